@@ -1,0 +1,126 @@
+//! Command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "quantdal",
+    version,
+    about = "One data-access layer for quant data: TDengine, PostgreSQL, Redis or embedded DuckDB"
+)]
+pub struct Cli {
+    /// quantdal.yaml to use (else $QUANTDAL_CONFIG, else ./config/quantdal.yaml, else an embedded store in ./data).
+    #[arg(long, global = true, env = "QUANTDAL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format of query results and listings.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the data classes and where each is stored.
+    Classes,
+    /// Create (or check) every table from the table config.
+    Provision {
+        /// Print the DDL per store instead of running it; connects to nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Save a Parquet or CSV file (by extension) into a class.
+    Import {
+        class: String,
+        file: PathBuf,
+        /// chrono format of string timestamps in the file, read as UTC (e.g. "%Y-%m-%d %H:%M:%S%.f").
+        #[arg(long)]
+        time_format: Option<String>,
+        /// Rows per save; each chunk is atomic, and re-running an import is safe (saves are upserts).
+        #[arg(long, default_value_t = 262_144)]
+        chunk_rows: usize,
+    },
+    /// Write a class's rows (filtered as for load) to a Parquet or CSV file.
+    Export {
+        class: String,
+        file: PathBuf,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Print rows of a class.
+    Load {
+        class: String,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Print the newest row of each series.
+    Latest {
+        class: String,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Print OHLCV bars computed from ticks or finer bars.
+    Kline {
+        class: String,
+        /// Bar width: 30s, 1m, 5m, 1h, 1d, 7d…
+        #[arg(long)]
+        interval: String,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Delete rows matching the filters (`--all` to delete every row).
+    Delete {
+        class: String,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Delete every row of the class.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Generate realistic synthetic data for every class, save it, read some back, and report timings.
+    Demo {
+        /// Number of symbols.
+        #[arg(long, default_value_t = 300)]
+        symbols: usize,
+        /// Trading days of ticks / minute bars / depth.
+        #[arg(long, default_value_t = 1)]
+        days: usize,
+        /// Seed of the generator: the same seed produces the same rows, so a re-run upserts the same data.
+        #[arg(long, default_value_t = 20240102)]
+        seed: u64,
+    },
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct FilterArgs {
+    /// Only these symbols (repeatable).
+    #[arg(long = "symbol")]
+    pub symbols: Vec<String>,
+    /// Inclusive start (RFC 3339, "YYYY-MM-DD HH:MM:SS" in UTC, or a date).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Exclusive end.
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Comma-separated columns to return.
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Predicate 'column op value': = != < <= > >= in (a, b) | between a and b | is null | is not null.
+    #[arg(long = "where")]
+    pub predicates: Vec<String>,
+    /// At most this many rows.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Newest first.
+    #[arg(long)]
+    pub desc: bool,
+}

@@ -1,0 +1,225 @@
+//! Import from and export to Parquet / CSV files, chosen by extension.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use quantdal::{Dal, Error, ErrorKind, Load, Result, SaveOptions, TableSpec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Parquet,
+    Csv,
+}
+
+pub fn file_kind(path: &Path) -> Result<FileKind> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("parquet") | Some("pq") => Ok(FileKind::Parquet),
+        Some("csv") => Ok(FileKind::Csv),
+        _ => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("{}: use a .parquet or .csv file", path.display()),
+        )),
+    }
+}
+
+fn file_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Io, e.to_string()).with_file(path.display().to_string())
+}
+
+pub struct ImportSummary {
+    pub rows: u64,
+    pub seconds: f64,
+}
+
+/// Reads `path` in chunks and saves each; every chunk is atomic and a re-run upserts the same rows.
+pub async fn import(
+    dal: &Dal,
+    class: &str,
+    path: &Path,
+    time_format: Option<String>,
+    chunk_rows: usize,
+    show_progress: bool,
+) -> Result<ImportSummary> {
+    let spec = dal.spec(class)?;
+    let kind = file_kind(path)?;
+    let options = SaveOptions {
+        timestamp_format: time_format.clone(),
+    };
+    let file = File::open(path).map_err(|e| file_err(path, e))?;
+    let (reader, total): (
+        Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>> + Send>,
+        u64,
+    ) = match kind {
+        FileKind::Parquet => {
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| file_err(path, e))?;
+            let total = builder.metadata().file_metadata().num_rows().max(0) as u64;
+            let reader = builder
+                .with_batch_size(chunk_rows.max(1))
+                .build()
+                .map_err(|e| file_err(path, e))?;
+            (Box::new(reader), total)
+        }
+        FileKind::Csv => {
+            let schema = csv_schema(&spec, path, time_format.is_some())?;
+            let reader = arrow::csv::ReaderBuilder::new(schema)
+                .with_header(true)
+                .with_batch_size(chunk_rows.max(1))
+                .build(file)
+                .map_err(|e| file_err(path, e))?;
+            (Box::new(reader), 0)
+        }
+    };
+    let bar = if show_progress {
+        let bar = if total > 0 {
+            ProgressBar::new(total)
+        } else {
+            ProgressBar::new_spinner()
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {human_pos}/{human_len} rows ({per_sec})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let started = Instant::now();
+    let mut rows = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| {
+            Error::invalid_batch(format!("cannot read rows after row {rows}: {e}"))
+                .with_file(path.display().to_string())
+                .with_class(class.to_string())
+        })?;
+        let report = dal.save_with(class, &batch, &options).await.map_err(|e| {
+            let note = format!(
+                "{} (rows before this chunk: {rows}, already saved)",
+                e.message()
+            );
+            Error::new(e.kind(), note)
+                .with_class(class.to_string())
+                .with_file(path.display().to_string())
+                .with_row(rows as usize + e.row().unwrap_or(0))
+                .with_column(e.column().unwrap_or_default().to_string())
+        })?;
+        rows += report.rows;
+        bar.set_position(rows);
+    }
+    bar.finish_and_clear();
+    Ok(ImportSummary {
+        rows,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The CSV header picks the columns; their types come from the class, so values are parsed, not guessed.
+fn csv_schema(spec: &TableSpec, path: &Path, timestamps_as_text: bool) -> Result<Arc<Schema>> {
+    let file = File::open(path).map_err(|e| file_err(path, e))?;
+    let mut header = String::new();
+    BufReader::new(file)
+        .read_line(&mut header)
+        .map_err(|e| file_err(path, e))?;
+    let full = spec.arrow_schema();
+    let mut fields = Vec::new();
+    for name in header.trim_end_matches(['\r', '\n']).split(',') {
+        let name = name.trim().trim_matches('"');
+        let i = spec.column_index(name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownColumn,
+                "the CSV header names a column the class does not declare",
+            )
+            .with_class(spec.name.clone())
+            .with_column(name.to_string())
+            .with_file(path.display().to_string())
+        })?;
+        let field = full.field(i);
+        let ty = match field.data_type() {
+            DataType::Timestamp(_, _) | DataType::Date32 if timestamps_as_text => DataType::Utf8,
+            t => t.clone(),
+        };
+        fields.push(Field::new(name, ty, true));
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Streams the class's rows matching `load` into a file; returns rows written.
+pub async fn export(dal: &Dal, class: &str, path: &Path, load: Load) -> Result<u64> {
+    let kind = file_kind(path)?;
+    let mut stream = dal.load_stream(class, load).await?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| file_err(path, e))?;
+    }
+    let file = File::create(path).map_err(|e| file_err(path, e))?;
+    let mut rows = 0u64;
+    match kind {
+        FileKind::Parquet => {
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .build();
+            let mut writer: Option<ArrowWriter<File>> = None;
+            let mut file = Some(file);
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                if writer.is_none() {
+                    let f = file
+                        .take()
+                        .ok_or_else(|| file_err(path, "file already taken"))?;
+                    writer = Some(
+                        ArrowWriter::try_new(f, batch.schema(), Some(props.clone()))
+                            .map_err(|e| file_err(path, e))?,
+                    );
+                }
+                if let Some(w) = writer.as_mut() {
+                    w.write(&batch).map_err(|e| file_err(path, e))?;
+                }
+                rows += batch.num_rows() as u64;
+            }
+            match writer {
+                Some(w) => {
+                    w.close().map_err(|e| file_err(path, e))?;
+                }
+                None => {
+                    // No rows: still write a valid file with the class schema.
+                    let spec = dal.spec(class)?;
+                    let f = file
+                        .take()
+                        .ok_or_else(|| file_err(path, "file already taken"))?;
+                    ArrowWriter::try_new(f, spec.arrow_schema(), Some(props))
+                        .map_err(|e| file_err(path, e))?
+                        .close()
+                        .map_err(|e| file_err(path, e))?;
+                }
+            }
+        }
+        FileKind::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(file);
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                writer.write(&batch)?;
+                rows += batch.num_rows() as u64;
+            }
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,175 @@
+//! Dispatch: resolve the config, open the stores as the command needs (read-only for reads), run.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use quantdal::{Config, Dal, Error, ErrorKind, OpenOptions, ProvisionStatus, Result};
+
+use crate::args::{Cli, Command};
+use crate::output::{print_batches, print_rows};
+use crate::{demo, filters, io};
+
+/// `--config` / `QUANTDAL_CONFIG`, else `config/quantdal.yaml` when present, else an embedded store in `data/`.
+fn resolve_config(cli: &Cli) -> Result<Config> {
+    if let Some(path) = &cli.config {
+        if !path.exists() {
+            return Err(
+                Error::config("config file not found").with_file(path.display().to_string())
+            );
+        }
+        return Config::load(path);
+    }
+    let default = PathBuf::from("config/quantdal.yaml");
+    if default.exists() {
+        Config::load(&default)
+    } else {
+        Config::embedded("data")
+    }
+}
+
+async fn open(config: Config, read_only: bool) -> Result<Dal> {
+    Dal::from_config(config, OpenOptions { read_only }).await
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let config = resolve_config(&cli)?;
+    let format = cli.format;
+    match cli.command {
+        Command::Classes => {
+            let rows: Vec<Vec<String>> = config
+                .classes()
+                .into_iter()
+                .map(|c| {
+                    vec![
+                        c.class,
+                        c.category.to_string(),
+                        c.store,
+                        c.kind.to_string(),
+                        c.table,
+                    ]
+                })
+                .collect();
+            print_rows(
+                &["class", "category", "store", "kind", "table"],
+                &rows,
+                format,
+            )?;
+        }
+        Command::Provision { dry_run: true } => {
+            for (store, classes) in config.provision_plan()? {
+                println!("-- store: {store}");
+                for (class, statements) in classes {
+                    println!("-- class: {class}");
+                    for s in statements {
+                        println!("{s};");
+                    }
+                    println!();
+                }
+            }
+        }
+        Command::Provision { dry_run: false } => {
+            let dal = open(config, false).await?;
+            let report = dal.provision().await?;
+            let drift = report
+                .iter()
+                .any(|e| matches!(e.status, ProvisionStatus::Drift(_)));
+            let rows: Vec<Vec<String>> = report
+                .into_iter()
+                .map(|e| vec![e.class, e.store, e.table, e.status.to_string()])
+                .collect();
+            print_rows(&["class", "store", "table", "status"], &rows, format)?;
+            if drift {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Import {
+            class,
+            file,
+            time_format,
+            chunk_rows,
+        } => {
+            let dal = open(config, false).await?;
+            let summary = io::import(
+                &dal,
+                &class,
+                &file,
+                time_format,
+                chunk_rows,
+                std::io::stderr().is_terminal(),
+            )
+            .await?;
+            println!(
+                "imported {} rows into {class} in {:.2}s ({:.0} rows/s)",
+                summary.rows,
+                summary.seconds,
+                summary.rows as f64 / summary.seconds.max(1e-9)
+            );
+        }
+        Command::Export {
+            class,
+            file,
+            filter,
+        } => {
+            let dal = open(config, true).await?;
+            let load = filters::build_load(&filter)?;
+            let rows = io::export(&dal, &class, &file, load).await?;
+            println!("exported {rows} rows of {class} to {}", file.display());
+        }
+        Command::Load { class, filter } => {
+            let dal = open(config, true).await?;
+            let batches = dal.load(&class, filters::build_load(&filter)?).await?;
+            print_batches(&batches, format)?;
+        }
+        Command::Latest { class, filter } => {
+            let dal = open(config, true).await?;
+            let batches = dal.latest(&class, filters::build_load(&filter)?).await?;
+            print_batches(&batches, format)?;
+        }
+        Command::Kline {
+            class,
+            interval,
+            filter,
+        } => {
+            let dal = open(config, true).await?;
+            let batches = dal
+                .kline(&class, &interval, filters::build_load(&filter)?)
+                .await?;
+            print_batches(&batches, format)?;
+        }
+        Command::Delete { class, filter, all } => {
+            let dal = open(config, false).await?;
+            let load = filters::build_load(&filter)?;
+            let deleted = if all {
+                if load != quantdal::Load::all() {
+                    return Err(Error::invalid_query(
+                        "--all deletes every row; drop the filters or drop --all",
+                    ));
+                }
+                dal.truncate(&class).await?
+            } else if load.start.is_none()
+                && load.end.is_none()
+                && load.tags.is_empty()
+                && load.filters.is_empty()
+            {
+                return Err(Error::new(
+                    ErrorKind::InvalidQuery,
+                    "refusing to delete without a filter: give --symbol/--start/--end/--where, or --all",
+                )
+                .with_class(class));
+            } else {
+                dal.delete(&class, load).await?
+            };
+            println!("deleted {deleted} rows from {class}");
+        }
+        Command::Demo {
+            symbols,
+            days,
+            seed,
+        } => {
+            let dal = open(config, false).await?;
+            demo::run(&dal, symbols, days, seed).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,29 @@
+//! quantdal-core: the backend-neutral heart of quantdal — data-class specs and their YAML, Arrow type
+//! mapping, batch validation, the `Load` query model, the `Store` trait and the error type.
+
+pub mod catalog;
+pub mod error;
+pub mod kline;
+pub mod load;
+pub mod options;
+pub mod output;
+pub mod settings;
+pub mod spec;
+pub mod store;
+pub mod time;
+pub mod types;
+pub mod validate;
+
+pub use catalog::Catalog;
+pub use error::{Error, ErrorKind, Result};
+pub use kline::{kline_schema, Interval};
+pub use load::{col, Load, Op, Order, Predicate, Query, Scalar, Value};
+pub use settings::{Settings, StoreKind, StoreSettings};
+pub use spec::{Category, ColumnSpec, TableSpec};
+pub use store::{BatchStream, ProvisionStatus, Store, StoreInfo};
+pub use time::Timestamp;
+pub use types::{NeutralType, TimePrecision};
+pub use validate::{normalize_batch, SaveOptions};
+
+/// The shipped class catalog, so `Dal::embedded` works from any folder.
+pub const BUILTIN_TABLE_CONFIG: &str = include_str!("../../../config/table_config.yaml");

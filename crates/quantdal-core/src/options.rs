@@ -1,0 +1,83 @@
+//! Per-backend options of a class. Each store reads its own section and ignores the others, so a class can
+//! move between stores by changing its `store:` line only.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendOptions {
+    #[serde(default)]
+    pub tdengine: Option<TdengineOptions>,
+    #[serde(default)]
+    pub timescale: Option<TimescaleOptions>,
+    #[serde(default)]
+    pub postgres: Option<PostgresOptions>,
+    #[serde(default)]
+    pub redis: Option<RedisOptions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TdengineOptions {
+    /// Database holding the super-table; its PRECISION is the class precision.
+    pub database: String,
+    /// Days of data kept (KEEP).
+    #[serde(default)]
+    pub keep: Option<u32>,
+    /// Days per data file (DURATION).
+    #[serde(default)]
+    pub duration: Option<u32>,
+    #[serde(default)]
+    pub replica: Option<u8>,
+    #[serde(default)]
+    pub vgroups: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimescaleOptions {
+    /// Hypertable chunk interval, e.g. `7 days`.
+    #[serde(default)]
+    pub chunk_interval: Option<String>,
+    #[serde(default)]
+    pub compression: Option<CompressionOptions>,
+    /// Drop chunks older than this, e.g. `5 years`.
+    #[serde(default)]
+    pub retention: Option<String>,
+    /// Continuous aggregates rolled up from this class.
+    #[serde(default)]
+    pub rollups: Vec<RollupOptions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionOptions {
+    /// Compress chunks older than this, e.g. `30 days`.
+    pub after: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollupOptions {
+    pub name: String,
+    /// Bucket width, e.g. `1 week`.
+    pub interval: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresOptions {
+    /// Schema the table lives in (default: the store's schema).
+    #[serde(default)]
+    pub schema: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisOptions {
+    /// Seconds a series' latest row lives after its last write.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+}

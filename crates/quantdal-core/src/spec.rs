@@ -1,0 +1,239 @@
+//! The validated, backend-neutral description of one data class. Stores build DDL and I/O from this only,
+//! so every identifier that reaches SQL has passed [`is_identifier`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+
+use crate::options::BackendOptions;
+use crate::types::{NeutralType, TimePrecision};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Market,
+    Reference,
+    Derived,
+    Transaction,
+    Meta,
+    Realtime,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Market => "market",
+            Category::Reference => "reference",
+            Category::Derived => "derived",
+            Category::Transaction => "transaction",
+            Category::Meta => "meta",
+            Category::Realtime => "realtime",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub data_type: NeutralType,
+    pub nullable: bool,
+    /// Default as written in the YAML; stores render it as a bound-free literal of the column type.
+    pub default: Option<DefaultValue>,
+    pub comment: Option<String>,
+}
+
+/// A column default, already checked against the column type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DefaultValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeSpec {
+    pub column: String,
+    /// Precision of TIMESTAMP time columns; DATE time columns ignore it.
+    pub precision: TimePrecision,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+}
+
+/// Which columns a kline is computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KlineSource {
+    /// Trades / snapshots: one price per row.
+    Ticks {
+        price: String,
+        volume: String,
+        amount: Option<String>,
+    },
+    /// Bars: rolled up into coarser bars.
+    Bars {
+        open: String,
+        high: String,
+        low: String,
+        close: String,
+        volume: String,
+        amount: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub name: String,
+    pub category: Category,
+    pub description: String,
+    /// The class-level store name (`tdengine`, `postgres`, `redis`, …); the router resolves it.
+    pub store: String,
+    pub table: String,
+    pub columns: Vec<ColumnSpec>,
+    pub tags: Vec<String>,
+    pub time: Option<TimeSpec>,
+    pub key: Vec<String>,
+    pub indexes: Vec<IndexSpec>,
+    pub kline: Option<KlineSource>,
+    pub options: BackendOptions,
+    schema: SchemaRef,
+    positions: HashMap<String, usize>,
+}
+
+impl TableSpec {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        name: String,
+        category: Category,
+        description: String,
+        store: String,
+        table: String,
+        columns: Vec<ColumnSpec>,
+        tags: Vec<String>,
+        time: Option<TimeSpec>,
+        key: Vec<String>,
+        indexes: Vec<IndexSpec>,
+        kline: Option<KlineSource>,
+        options: BackendOptions,
+    ) -> Self {
+        let precision = time
+            .as_ref()
+            .map(|t| t.precision)
+            .unwrap_or(TimePrecision::Us);
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|c| Field::new(&c.name, c.data_type.arrow_type(precision), c.nullable))
+            .collect();
+        let positions = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+        TableSpec {
+            name,
+            category,
+            description,
+            store,
+            table,
+            columns,
+            tags,
+            time,
+            key,
+            indexes,
+            kline,
+            options,
+            schema: Arc::new(Schema::new(fields)),
+            positions,
+        }
+    }
+
+    /// The Arrow schema every save is normalised to and every load returns (before projection).
+    pub fn arrow_schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
+        self.positions.get(name).map(|&i| &self.columns[i])
+    }
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.positions.get(name).copied()
+    }
+    pub fn time_column(&self) -> Option<&ColumnSpec> {
+        self.time.as_ref().and_then(|t| self.column(&t.column))
+    }
+    /// Timestamp precision of the class (microseconds when it declares no time column).
+    pub fn precision(&self) -> TimePrecision {
+        self.time
+            .as_ref()
+            .map(|t| t.precision)
+            .unwrap_or(TimePrecision::Us)
+    }
+    pub fn is_key(&self, column: &str) -> bool {
+        self.key.iter().any(|k| k == column)
+    }
+    pub fn is_tag(&self, column: &str) -> bool {
+        self.tags.iter().any(|k| k == column)
+    }
+    /// Columns that are neither key nor tag: the ones an upsert overwrites.
+    pub fn value_columns(&self) -> impl Iterator<Item = &ColumnSpec> {
+        self.columns.iter().filter(|c| !self.is_key(&c.name))
+    }
+    /// The series key: the tags, or the key without its time column when no tags are declared.
+    pub fn series_columns(&self) -> Vec<&str> {
+        if !self.tags.is_empty() {
+            return self.tags.iter().map(String::as_str).collect();
+        }
+        let time = self.time.as_ref().map(|t| t.column.as_str());
+        self.key
+            .iter()
+            .map(String::as_str)
+            .filter(|k| Some(*k) != time)
+            .collect()
+    }
+}
+
+/// Identifiers reach SQL unquoted-safe: lower-case ASCII letters, digits and `_`, starting with a letter or
+/// `_`, at most 63 bytes (PostgreSQL's limit, the tightest of the stores).
+pub fn is_identifier(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && (bytes[0].is_ascii_lowercase() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_strict() {
+        assert!(is_identifier("tick_data"));
+        assert!(is_identifier("_x1"));
+        for bad in [
+            "",
+            "1m",
+            "Tick",
+            "a-b",
+            "a b",
+            "a;drop",
+            "\"x\"",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_identifier(bad), "{bad}");
+        }
+    }
+}

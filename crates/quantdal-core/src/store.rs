@@ -1,0 +1,80 @@
+//! The one trait every backend implements, and every layer (retry, tracing, monitoring) implements too, so
+//! the router never grows a special case per concern.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use crate::error::Result;
+use crate::kline::Interval;
+use crate::load::Query;
+use crate::settings::StoreKind;
+use crate::spec::TableSpec;
+
+/// Batches of a load, in order; dropping the stream cancels the rest of the read.
+pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    /// Name in `quantdal.yaml` (`embedded`, `warehouse`, …).
+    pub name: String,
+    pub kind: StoreKind,
+    /// Where it lives, for humans: a file path or a URL with the password hidden.
+    pub location: String,
+}
+
+/// What `provision` found for one class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProvisionStatus {
+    Created,
+    AlreadyPresent,
+    /// The table exists but differs from the spec; each entry says how.
+    Drift(Vec<String>),
+}
+
+impl fmt::Display for ProvisionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProvisionStatus::Created => f.write_str("created"),
+            ProvisionStatus::AlreadyPresent => f.write_str("already present"),
+            ProvisionStatus::Drift(d) => write!(f, "drift: {}", d.join("; ")),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    fn info(&self) -> &StoreInfo;
+
+    /// The statements `provision` would run for `spec`, without touching the store.
+    fn ddl(&self, spec: &TableSpec) -> Vec<String>;
+
+    /// Creates what is missing, idempotently, and reports drift it does not fix.
+    async fn provision(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus>;
+
+    /// Upserts a batch already normalised to `spec`'s schema: all rows or none. Returns rows written.
+    async fn save(&self, spec: &Arc<TableSpec>, batch: RecordBatch) -> Result<u64>;
+
+    /// Rows matching `query`, projected, ordered and limited as it says.
+    async fn load(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream>;
+
+    /// The last row (by time) of each series matching `query`.
+    async fn latest(&self, spec: &Arc<TableSpec>, query: Query) -> Result<Vec<RecordBatch>>;
+
+    /// OHLCV bars of `interval` computed in the store from ticks or finer bars.
+    async fn kline(
+        &self,
+        spec: &Arc<TableSpec>,
+        interval: Interval,
+        query: Query,
+    ) -> Result<Vec<RecordBatch>>;
+
+    /// Deletes rows matching `query`; returns how many.
+    async fn delete(&self, spec: &Arc<TableSpec>, query: Query) -> Result<u64>;
+
+    /// Rows currently held for the class (used by provisioning reports and tests).
+    async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64>;
+}

@@ -1,0 +1,110 @@
+//! Spec → DuckDB DDL. Identifiers come only from the validated spec and are quoted anyway.
+
+use quantdal_core::spec::DefaultValue;
+use quantdal_core::{NeutralType, TableSpec, TimePrecision};
+
+pub fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+pub fn quote_list<'a>(idents: impl IntoIterator<Item = &'a String>) -> String {
+    idents
+        .into_iter()
+        .map(|c| quote(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// String literal for spec-provided text (comments, defaults): never caller data.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The DuckDB type of a column. VARCHAR(n) lengths and JSON validity are enforced by batch validation:
+/// DuckDB ignores VARCHAR lengths, and the JSON type needs an extension this build does not bundle.
+pub fn column_type(ty: NeutralType, precision: TimePrecision) -> String {
+    match ty {
+        NeutralType::Timestamp => match precision {
+            TimePrecision::Ms => "TIMESTAMP_MS".into(),
+            TimePrecision::Us => "TIMESTAMP".into(),
+            TimePrecision::Ns => "TIMESTAMP_NS".into(),
+        },
+        NeutralType::Date => "DATE".into(),
+        NeutralType::Bool => "BOOLEAN".into(),
+        NeutralType::Int => "INTEGER".into(),
+        NeutralType::BigInt => "BIGINT".into(),
+        NeutralType::Float => "FLOAT".into(),
+        NeutralType::Double => "DOUBLE".into(),
+        NeutralType::Decimal { precision, scale } => format!("DECIMAL({precision},{scale})"),
+        NeutralType::Varchar { .. } | NeutralType::Text | NeutralType::Json => "VARCHAR".into(),
+    }
+}
+
+fn default_literal(d: &DefaultValue) -> String {
+    match d {
+        DefaultValue::Bool(b) => b.to_string().to_uppercase(),
+        DefaultValue::Int(i) => i.to_string(),
+        DefaultValue::Float(f) => format!("{f:?}"),
+        DefaultValue::Text(s) => literal(s),
+    }
+}
+
+/// Every statement that provisions `spec`, in order; each is idempotent.
+pub fn create_statements(spec: &TableSpec) -> Vec<String> {
+    let table = quote(&spec.table);
+    let mut lines: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| {
+            let mut line = format!(
+                "    {} {}",
+                quote(&c.name),
+                column_type(c.data_type, spec.precision())
+            );
+            if !c.nullable {
+                line.push_str(" NOT NULL");
+            }
+            if let Some(d) = &c.default {
+                line.push_str(" DEFAULT ");
+                line.push_str(&default_literal(d));
+            }
+            line
+        })
+        .collect();
+    if !spec.key.is_empty() {
+        lines.push(format!("    PRIMARY KEY ({})", quote_list(&spec.key)));
+    }
+    let mut out = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {table} (\n{}\n)",
+        lines.join(",\n")
+    )];
+    for idx in &spec.indexes {
+        out.push(format!(
+            "CREATE {}INDEX IF NOT EXISTS {} ON {table} ({})",
+            if idx.unique { "UNIQUE " } else { "" },
+            quote(&idx.name),
+            quote_list(&idx.columns)
+        ));
+    }
+    if !spec.description.is_empty() {
+        out.push(format!(
+            "COMMENT ON TABLE {table} IS {}",
+            literal(&spec.description)
+        ));
+    }
+    for c in &spec.columns {
+        if let Some(comment) = &c.comment {
+            out.push(format!(
+                "COMMENT ON COLUMN {table}.{} IS {}",
+                quote(&c.name),
+                literal(comment)
+            ));
+        }
+    }
+    out
+}
+
+/// The type name DuckDB reports in `information_schema.columns` for a column created by [`column_type`].
+pub fn reported_type(ty: NeutralType, precision: TimePrecision) -> String {
+    column_type(ty, precision)
+}

@@ -1,0 +1,46 @@
+//! DuckDB errors → quantdal errors, by kind.
+
+use duckdb::Error as DuckError;
+use quantdal_core::{Error, ErrorKind};
+
+pub fn from_duckdb(err: DuckError) -> Error {
+    let text = err.to_string();
+    let kind = if text.contains("Could not set lock on file") || text.contains("Conflicting lock") {
+        ErrorKind::Locked
+    } else if text.contains("Transaction conflict") || text.contains("write-write conflict") {
+        ErrorKind::Conflict
+    } else if text.contains("Constraint Error") || text.contains("Conversion Error") {
+        ErrorKind::Store
+    } else {
+        ErrorKind::Store
+    };
+    Error::new(kind, text).with_source(err)
+}
+
+/// True for DuckDB's refusal to upsert two rows with one key in a single statement.
+pub fn is_duplicate_in_batch(err: &Error) -> bool {
+    let m = err.message();
+    m.contains("can not update the same row twice")
+        || m.contains("cannot update the same row twice")
+        || m.contains("same row twice")
+        || (m.contains("Duplicate key") && m.contains("PRIMARY KEY"))
+}
+
+/// The locked-file error, saying what another process can and cannot do.
+pub fn locked(path: &str, err: Error) -> Error {
+    let holder = err
+        .message()
+        .split("Conflicting lock is held in ")
+        .nth(1)
+        .map(|s| s.split(". See").next().unwrap_or(s).trim().to_string());
+    Error::new(
+        ErrorKind::Locked,
+        format!(
+            "the embedded store {path} is open in another process{}. DuckDB lets one process open a file \
+             read-write, and no other process can open it, not even read-only, until that process closes it. \
+             Stop that process (or run this command inside it), or use a server store (PostgreSQL) for \
+             concurrent access",
+            holder.map(|h| format!(" ({h})")).unwrap_or_default()
+        ),
+    )
+}

@@ -1,0 +1,484 @@
+//! quantdal-duckdb: the embedded store, and the default. One DuckDB file holds every class.
+//!
+//! Concurrency: every call runs on tokio's blocking pool with its own pooled connection. Reads run in
+//! parallel (DuckDB's MVCC gives each a snapshot). Writes to one table are serialised by an async lock per
+//! table, so concurrent saves never hit DuckDB's optimistic write-write conflicts; writes to different
+//! tables proceed in parallel.
+
+mod ddl;
+mod errors;
+mod pool;
+mod sql;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema};
+use async_trait::async_trait;
+use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
+use duckdb::{AccessMode, Config, Connection};
+use futures::StreamExt;
+use quantdal_core::output::{conform_batch, projected_schema};
+use quantdal_core::validate::{duplicate_key_error, first_duplicate_key};
+use quantdal_core::{
+    kline_schema, BatchStream, Error, ErrorKind, Interval, ProvisionStatus, Query, Result, Store,
+    StoreInfo, StoreKind, TableSpec,
+};
+use tokio::sync::Mutex as AsyncMutex;
+
+pub use ddl::{column_type, create_statements};
+pub use sql::{Statement, BAR_ORIGIN};
+
+use errors::from_duckdb;
+use pool::Pool;
+
+/// Name the Arrow scan table function is registered under on each connection.
+const ARROW_SCAN: &str = "quantdal_arrow_scan";
+
+#[derive(Debug, Clone)]
+pub struct DuckDbOptions {
+    pub path: Option<PathBuf>,
+    pub read_only: bool,
+    pub threads: Option<u32>,
+    pub memory_limit: Option<String>,
+    /// Connections kept idle for reuse.
+    pub pool_size: usize,
+}
+
+impl Default for DuckDbOptions {
+    fn default() -> Self {
+        DuckDbOptions {
+            path: None,
+            read_only: false,
+            threads: None,
+            memory_limit: None,
+            pool_size: 16,
+        }
+    }
+}
+
+pub struct DuckDbStore {
+    info: StoreInfo,
+    pool: Arc<Pool>,
+    read_only: bool,
+    write_locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+}
+
+impl std::fmt::Debug for DuckDbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DuckDbStore")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+pub(crate) fn register_functions(conn: &Connection) -> Result<()> {
+    match conn.register_table_function::<ArrowVTab>(ARROW_SCAN) {
+        Ok(()) => Ok(()),
+        // Table functions live in the database catalog: the first connection's registration is shared.
+        Err(e) if e.to_string().contains("already exists") => Ok(()),
+        Err(e) => Err(from_duckdb(e)),
+    }
+}
+
+impl DuckDbStore {
+    /// Opens (creating if needed) the file at `options.path`, or an in-memory database when there is none.
+    pub fn open(name: &str, options: DuckDbOptions) -> Result<DuckDbStore> {
+        let location = options
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| ":memory:".into());
+        let mut config = Config::default()
+            .access_mode(if options.read_only {
+                AccessMode::ReadOnly
+            } else {
+                AccessMode::ReadWrite
+            })
+            .map_err(from_duckdb)?;
+        if let Some(t) = options.threads {
+            config = config.threads(i64::from(t)).map_err(from_duckdb)?;
+        }
+        if let Some(m) = &options.memory_limit {
+            config = config.max_memory(m).map_err(from_duckdb)?;
+        }
+        let conn = match &options.path {
+            Some(path) => {
+                if options.read_only && !path.exists() {
+                    return Err(Error::new(
+                        ErrorKind::Unavailable,
+                        format!("the embedded store {location} does not exist yet: run `quantdal provision` or `quantdal demo` first"),
+                    ));
+                }
+                create_parent(path)?;
+                Connection::open_with_flags(path, config).map_err(|e| {
+                    let err = from_duckdb(e);
+                    if err.kind() == ErrorKind::Locked {
+                        errors::locked(&location, err)
+                    } else {
+                        err
+                    }
+                })?
+            }
+            None => Connection::open_in_memory_with_flags(config).map_err(from_duckdb)?,
+        };
+        register_functions(&conn)?;
+        Ok(DuckDbStore {
+            info: StoreInfo {
+                name: name.to_string(),
+                kind: StoreKind::Duckdb,
+                location,
+            },
+            pool: Arc::new(Pool::new(conn, options.pool_size.max(1))),
+            read_only: options.read_only,
+            write_locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn write_lock(&self, table: &str) -> Result<Arc<AsyncMutex<()>>> {
+        let mut locks = self
+            .write_locks
+            .lock()
+            .map_err(|_| Error::store("write lock table poisoned"))?;
+        Ok(locks.entry(table.to_string()).or_default().clone())
+    }
+
+    fn check_writable(&self, spec: &TableSpec) -> Result<()> {
+        if self.read_only {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "the embedded store {} is open read-only",
+                    self.info.location
+                ),
+            )
+            .with_class(spec.name.clone()));
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool.
+    async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| Error::store(format!("blocking task failed: {e}")))?
+    }
+
+    /// Runs a SELECT and collects its batches conformed to `schema`.
+    async fn query_all(
+        &self,
+        statement: Statement,
+        schema: Arc<Schema>,
+    ) -> Result<Vec<RecordBatch>> {
+        self.blocking(move |conn| {
+            let mut stmt = conn.prepare(&statement.sql).map_err(from_duckdb)?;
+            let batches = stmt
+                .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
+                .map_err(from_duckdb)?;
+            batches
+                .filter(|b| b.num_rows() > 0)
+                .map(|b| conform_batch(&b, &schema))
+                .collect()
+        })
+        .await
+    }
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot create folder {}: {e}", dir.display()),
+            )
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// DuckDB maps tz-labelled Arrow timestamps to microsecond TIMESTAMPTZ; the class's exact-unit column
+/// types take the same instants unlabelled.
+fn strip_timezones(batch: &RecordBatch) -> Result<RecordBatch> {
+    let mut changed = false;
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(unit, Some(_)) => {
+                changed = true;
+                f.as_ref()
+                    .clone()
+                    .with_data_type(DataType::Timestamp(*unit, None))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    if !changed {
+        return Ok(batch.clone());
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                let data = c
+                    .to_data()
+                    .into_builder()
+                    .data_type(f.data_type().clone())
+                    .build()?;
+                Ok(arrow::array::make_array(data))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+fn with_context(spec: &TableSpec, op: &'static str) -> impl Fn(Error) -> Error + '_ {
+    move |e: Error| {
+        let table = &spec.table;
+        let msg = format!("table {table}: {}", e.message());
+        let kind = e.kind();
+        let temporary = e.is_temporary();
+        Error::new(kind, msg)
+            .set_temporary(temporary)
+            .with_class(spec.name.clone())
+            .with_operation(op)
+    }
+}
+
+#[async_trait]
+impl Store for DuckDbStore {
+    fn info(&self) -> &StoreInfo {
+        &self.info
+    }
+
+    fn ddl(&self, spec: &TableSpec) -> Vec<String> {
+        create_statements(spec)
+    }
+
+    async fn provision(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
+        let spec = spec.clone();
+        let read_only = self.read_only;
+        let ctx = spec.clone();
+        self.blocking(move |conn| {
+            let existing = live_columns(conn, &spec.table)?;
+            if existing.is_empty() {
+                if read_only {
+                    return Ok(ProvisionStatus::Drift(vec![
+                        "table is missing (store is read-only)".into(),
+                    ]));
+                }
+                let tx_sql = format!(
+                    "BEGIN TRANSACTION;\n{};\nCOMMIT;",
+                    create_statements(&spec).join(";\n")
+                );
+                if let Err(e) = conn.execute_batch(&tx_sql) {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(from_duckdb(e));
+                }
+                return Ok(ProvisionStatus::Created);
+            }
+            let drift = drift(&spec, &existing);
+            if !read_only {
+                // Indexes are additive and idempotent: create any that are missing.
+                for stmt in create_statements(&spec)
+                    .iter()
+                    .filter(|s| s.starts_with("CREATE ") && s.contains("INDEX"))
+                {
+                    conn.execute_batch(stmt).map_err(from_duckdb)?;
+                }
+            }
+            Ok(if drift.is_empty() {
+                ProvisionStatus::AlreadyPresent
+            } else {
+                ProvisionStatus::Drift(drift)
+            })
+        })
+        .await
+        .map_err(with_context(&ctx, "provision"))
+    }
+
+    async fn save(&self, spec: &Arc<TableSpec>, batch: RecordBatch) -> Result<u64> {
+        self.check_writable(spec)?;
+        if batch.num_rows() == 0 {
+            return Ok(0);
+        }
+        let lock = self.write_lock(&spec.table)?;
+        let _guard = lock.lock().await;
+        let scan_batch = strip_timezones(&batch)?;
+        let sql = sql::upsert(spec, &format!("{ARROW_SCAN}(?)"));
+        let rows = batch.num_rows() as u64;
+        let result = self
+            .blocking(move |conn| {
+                let registration = ArrowBatchRegistration::new(scan_batch);
+                // One statement: DuckDB runs it atomically, so a failure leaves the table untouched.
+                conn.execute(&sql, [&registration]).map_err(from_duckdb)
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(rows),
+            Err(e) if errors::is_duplicate_in_batch(&e) => match first_duplicate_key(spec, &batch)?
+            {
+                Some((a, b)) => Err(duplicate_key_error(spec, a, b)),
+                None => Err(with_context(spec, "save")(e)),
+            },
+            Err(e) => Err(with_context(spec, "save")(e)),
+        }
+    }
+
+    async fn load(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        let statement = sql::select(spec, &query);
+        let schema = projected_schema(spec, &query.columns);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(8);
+        let pool = self.pool.clone();
+        let ctx = spec.clone();
+        tokio::task::spawn_blocking(move || {
+            let run = || -> Result<()> {
+                let conn = pool.get()?;
+                let mut stmt = conn.prepare(&statement.sql).map_err(from_duckdb)?;
+                let batches = stmt
+                    .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
+                    .map_err(from_duckdb)?;
+                for batch in batches {
+                    if batch.num_rows() == 0 {
+                        continue;
+                    }
+                    // A closed channel means the caller dropped the stream: stop reading.
+                    if tx.blocking_send(conform_batch(&batch, &schema)).is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            };
+            if let Err(e) = run() {
+                let _ = tx.blocking_send(Err(with_context(&ctx, "load")(e)));
+            }
+        });
+        Ok(tokio_stream_from(rx))
+    }
+
+    async fn latest(&self, spec: &Arc<TableSpec>, query: Query) -> Result<Vec<RecordBatch>> {
+        let statement = sql::latest(spec, &query).ok_or_else(|| {
+            Error::invalid_query("the class has no time column, so it has no latest row per series")
+                .with_class(spec.name.clone())
+        })?;
+        let schema = projected_schema(spec, &query.columns);
+        self.query_all(statement, schema)
+            .await
+            .map_err(with_context(spec, "latest"))
+    }
+
+    async fn kline(
+        &self,
+        spec: &Arc<TableSpec>,
+        interval: Interval,
+        query: Query,
+    ) -> Result<Vec<RecordBatch>> {
+        let schema = kline_schema(spec)?;
+        let statement = sql::kline(spec, interval, &query).ok_or_else(|| {
+            Error::invalid_query("the class declares no kline source").with_class(spec.name.clone())
+        })?;
+        self.query_all(statement, schema)
+            .await
+            .map_err(with_context(spec, "kline"))
+    }
+
+    async fn delete(&self, spec: &Arc<TableSpec>, query: Query) -> Result<u64> {
+        self.check_writable(spec)?;
+        let lock = self.write_lock(&spec.table)?;
+        let _guard = lock.lock().await;
+        let statement = sql::delete(spec, &query);
+        self.blocking(move |conn| {
+            let n = conn
+                .execute(
+                    &statement.sql,
+                    duckdb::params_from_iter(statement.params.iter()),
+                )
+                .map_err(from_duckdb)?;
+            Ok(n as u64)
+        })
+        .await
+        .map_err(with_context(spec, "delete"))
+    }
+
+    async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64> {
+        let sql = format!("SELECT count(*) FROM {}", ddl::quote(&spec.table));
+        self.blocking(move |conn| {
+            let n: i64 = conn
+                .query_row(&sql, [], |r| r.get(0))
+                .map_err(from_duckdb)?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+        .map_err(with_context(spec, "count"))
+    }
+}
+
+fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -> BatchStream {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
+/// (name, reported type, nullable) of each live column, in order; empty when the table does not exist.
+fn live_columns(conn: &Connection, table: &str) -> Result<Vec<(String, String, bool)>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
+             WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        )
+        .map_err(from_duckdb)?;
+    let rows = stmt
+        .query_map([table], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)? == "YES",
+            ))
+        })
+        .map_err(from_duckdb)?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(from_duckdb)
+}
+
+fn drift(spec: &TableSpec, live: &[(String, String, bool)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in &spec.columns {
+        let expected = ddl::reported_type(c.data_type, spec.precision());
+        match live.iter().find(|(n, _, _)| n == &c.name) {
+            None => out.push(format!("column {} is missing", c.name)),
+            Some((_, ty, nullable)) => {
+                if !ty.eq_ignore_ascii_case(&expected) {
+                    out.push(format!("column {} is {ty}, spec says {expected}", c.name));
+                }
+                if *nullable != c.nullable {
+                    out.push(format!(
+                        "column {} is {}, spec says {}",
+                        c.name,
+                        if *nullable { "nullable" } else { "NOT NULL" },
+                        if c.nullable { "nullable" } else { "NOT NULL" }
+                    ));
+                }
+            }
+        }
+    }
+    for (name, _, _) in live {
+        if spec.column(name).is_none() {
+            out.push(format!("column {name} is not in the spec"));
+        }
+    }
+    out
+}

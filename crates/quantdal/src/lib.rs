@@ -1,0 +1,290 @@
+//! quantdal: one API for quantitative-trading data. `save` and `load` Arrow batches by data class; a router
+//! sends each call to the store the class is configured for (TDengine, PostgreSQL, Redis, or the embedded
+//! DuckDB default).
+//!
+//! ```no_run
+//! # async fn demo(batch: arrow::array::RecordBatch) -> quantdal::Result<()> {
+//! use quantdal::{Dal, Load};
+//! let dal = Dal::embedded("data").await?;
+//! dal.provision().await?;
+//! dal.save("tick_data", &batch).await?;
+//! let bars = dal.kline("tick_data", "5m", Load::all().symbols(["600000.SH"])).await?;
+//! # Ok(()) }
+//! ```
+
+mod config;
+pub mod layers;
+mod open;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use futures::TryStreamExt;
+
+pub use config::Config;
+pub use open::OpenOptions;
+pub use quantdal_core::{
+    col, BatchStream, Catalog, Category, Error, ErrorKind, Interval, Load, Op, Order, Predicate,
+    ProvisionStatus, Result, SaveOptions, Settings, Store, StoreInfo, StoreKind, TableSpec,
+    Timestamp, Value,
+};
+
+use quantdal_core::kline::check_interval;
+use quantdal_core::normalize_batch;
+
+/// What one save did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaveReport {
+    pub class: String,
+    pub store: String,
+    pub kind: StoreKind,
+    pub table: String,
+    pub rows: u64,
+    pub elapsed: Duration,
+}
+
+/// One class as the router sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassInfo {
+    pub class: String,
+    pub category: Category,
+    /// The class-level store name from the table config (`tdengine`, `postgres`, …).
+    pub route: String,
+    /// The concrete store it resolves to, and that store's kind.
+    pub store: String,
+    pub kind: StoreKind,
+    pub table: String,
+    pub description: String,
+}
+
+/// What `provision` found or did for one class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvisionEntry {
+    pub class: String,
+    pub store: String,
+    pub table: String,
+    pub status: ProvisionStatus,
+}
+
+/// The data-access layer: a catalog of classes and the stores they route to.
+pub struct Dal {
+    config: Config,
+    routes: HashMap<String, Arc<dyn Store>>,
+    stores: BTreeMap<String, Arc<dyn Store>>,
+}
+
+impl std::fmt::Debug for Dal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dal")
+            .field("stores", &self.stores.keys().collect::<Vec<_>>())
+            .field("classes", &self.config.catalog.classes().len())
+            .finish()
+    }
+}
+
+impl Dal {
+    /// Opens the stores described by a `quantdal.yaml`.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Dal> {
+        Dal::open_with(path, OpenOptions::default()).await
+    }
+
+    pub async fn open_with(path: impl AsRef<Path>, options: OpenOptions) -> Result<Dal> {
+        Dal::from_config(Config::load(path)?, options).await
+    }
+
+    pub async fn from_config(config: Config, options: OpenOptions) -> Result<Dal> {
+        Dal::from_parts(config.settings, config.catalog, options).await
+    }
+
+    /// Every class in one embedded file `dir/quantdal.duckdb`, with the built-in class catalog.
+    pub async fn embedded(dir: impl AsRef<Path>) -> Result<Dal> {
+        Dal::embedded_with(dir, OpenOptions::default()).await
+    }
+
+    pub async fn embedded_with(dir: impl AsRef<Path>, options: OpenOptions) -> Result<Dal> {
+        Dal::from_config(Config::embedded(dir)?, options).await
+    }
+
+    /// Builds from already-loaded settings and catalog (tests, embedding applications).
+    pub async fn from_parts(
+        settings: Settings,
+        catalog: Catalog,
+        options: OpenOptions,
+    ) -> Result<Dal> {
+        // Opening DuckDB touches the file system and may wait on its lock: keep it off the async threads.
+        let (settings, catalog, opened) = tokio::task::spawn_blocking(move || {
+            open::open_stores(&settings, &catalog, &options).map(|o| (settings, catalog, o))
+        })
+        .await
+        .map_err(|e| Error::store(format!("open task failed: {e}")))??;
+        Ok(Dal {
+            config: Config { settings, catalog },
+            routes: opened.routes,
+            stores: opened.stores,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.config.settings
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The spec of a class, or `UnknownClass`.
+    pub fn spec(&self, class: &str) -> Result<Arc<TableSpec>> {
+        self.config.catalog.get(class).cloned().ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownClass,
+                format!(
+                    "no such class in {} (known: {})",
+                    self.config.settings.tables.display(),
+                    self.config
+                        .catalog
+                        .classes()
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .with_class(class.to_string())
+        })
+    }
+
+    fn route(&self, class: &str) -> Result<(Arc<TableSpec>, &Arc<dyn Store>)> {
+        let spec = self.spec(class)?;
+        let store = self.routes.get(class).ok_or_else(|| {
+            Error::config("class has no store route").with_class(class.to_string())
+        })?;
+        Ok((spec, store))
+    }
+
+    pub fn classes(&self) -> Vec<ClassInfo> {
+        self.config.classes()
+    }
+
+    /// Every store in use, by name.
+    pub fn stores(&self) -> impl Iterator<Item = &StoreInfo> {
+        self.stores.values().map(|s| s.info())
+    }
+
+    /// The DDL `provision` would run, grouped by store, without touching any store.
+    pub fn provision_plan(&self) -> Result<BTreeMap<String, Vec<(String, Vec<String>)>>> {
+        self.config.provision_plan()
+    }
+
+    /// Creates every missing table and reports, per class, created / already present / drift. Idempotent.
+    pub async fn provision(&self) -> Result<Vec<ProvisionEntry>> {
+        let mut out = Vec::with_capacity(self.config.catalog.classes().len());
+        for spec in self.config.catalog.classes() {
+            let (spec, store) = self.route(&spec.name)?;
+            let status = store.provision(&spec).await?;
+            out.push(ProvisionEntry {
+                class: spec.name.clone(),
+                store: store.info().name.clone(),
+                table: spec.table.clone(),
+                status,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Upserts `batch` into `class`: validated first, then all rows or none; safe to retry.
+    pub async fn save(&self, class: &str, batch: &RecordBatch) -> Result<SaveReport> {
+        self.save_with(class, batch, &SaveOptions::default()).await
+    }
+
+    pub async fn save_with(
+        &self,
+        class: &str,
+        batch: &RecordBatch,
+        options: &SaveOptions,
+    ) -> Result<SaveReport> {
+        let started = Instant::now();
+        let (spec, store) = self.route(class)?;
+        let normalized = normalize_batch(&spec, batch, options)?;
+        let rows = store.save(&spec, normalized).await?;
+        let info = store.info();
+        Ok(SaveReport {
+            class: spec.name.clone(),
+            store: info.name.clone(),
+            kind: info.kind,
+            table: spec.table.clone(),
+            rows,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Rows of `class` matching `load`, as a stream of batches (for results too large to hold at once).
+    pub async fn load_stream(&self, class: &str, load: Load) -> Result<BatchStream> {
+        let (spec, store) = self.route(class)?;
+        let query = load.resolve(&spec)?;
+        store.load(&spec, query).await
+    }
+
+    /// Rows of `class` matching `load`.
+    pub async fn load(&self, class: &str, load: Load) -> Result<Vec<RecordBatch>> {
+        self.load_stream(class, load).await?.try_collect().await
+    }
+
+    /// The newest row of each series matching `load`.
+    pub async fn latest(&self, class: &str, load: Load) -> Result<Vec<RecordBatch>> {
+        let (spec, store) = self.route(class)?;
+        let query = load.resolve(&spec)?;
+        store.latest(&spec, query).await
+    }
+
+    /// OHLCV + amount + count bars of `interval` (`1m`, `5m`, `1h`, `1d`…) computed in the store from the
+    /// class's ticks or finer bars.
+    pub async fn kline(&self, class: &str, interval: &str, load: Load) -> Result<Vec<RecordBatch>> {
+        let (spec, store) = self.route(class)?;
+        let interval: Interval = interval
+            .parse()
+            .map_err(|e: Error| e.with_class(class.to_string()))?;
+        check_interval(&spec, interval)?;
+        quantdal_core::kline_schema(&spec)?;
+        let query = load.resolve(&spec)?;
+        store.kline(&spec, interval, query).await
+    }
+
+    /// Deletes the rows matching `load`, which must name a range or a filter (see [`Dal::truncate`]).
+    pub async fn delete(&self, class: &str, load: Load) -> Result<u64> {
+        let (spec, store) = self.route(class)?;
+        if load.start.is_none()
+            && load.end.is_none()
+            && load.tags.is_empty()
+            && load.filters.is_empty()
+        {
+            return Err(Error::invalid_query(
+                "delete without a range or filter would remove every row; use truncate for that",
+            )
+            .with_class(class.to_string()));
+        }
+        let query = load.resolve(&spec)?;
+        store.delete(&spec, query).await
+    }
+
+    /// Deletes every row of `class`.
+    pub async fn truncate(&self, class: &str) -> Result<u64> {
+        let (spec, store) = self.route(class)?;
+        let query = Load::all().resolve(&spec)?;
+        store.delete(&spec, query).await
+    }
+
+    /// Rows currently held for `class`.
+    pub async fn count(&self, class: &str) -> Result<u64> {
+        let (spec, store) = self.route(class)?;
+        store.count(&spec).await
+    }
+
+    /// The store a class routes to, for callers that want to bypass the router (benchmarks, tools).
+    pub fn store_for(&self, class: &str) -> Result<(Arc<TableSpec>, Arc<dyn Store>)> {
+        let (spec, store) = self.route(class)?;
+        Ok((spec, store.clone()))
+    }
+}

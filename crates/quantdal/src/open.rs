@@ -1,0 +1,158 @@
+//! Building a `Dal` from settings: resolving each class's route, checking the store can hold it, opening the
+//! stores that are used and wrapping them in layers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use quantdal_core::{
+    Catalog, Error, ErrorKind, Result, Settings, Store, StoreKind, StoreSettings, TableSpec,
+    TimePrecision,
+};
+use quantdal_duckdb::{DuckDbOptions, DuckDbStore};
+
+use crate::layers::{Layer, RetryLayer, TracingLayer};
+
+/// How a `Dal` opens its stores.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Open embedded files read-only, so several reader processes can share a file no writer holds.
+    pub read_only: bool,
+}
+
+pub(crate) struct Opened {
+    pub routes: HashMap<String, Arc<dyn Store>>,
+    pub stores: BTreeMap<String, Arc<dyn Store>>,
+}
+
+/// Checks every class resolves to a defined store that can hold it.
+pub(crate) fn check_routes(settings: &Settings, catalog: &Catalog) -> Result<()> {
+    let source = settings.source_name();
+    let mut td_precision: HashMap<(String, String), (TimePrecision, String)> = HashMap::new();
+    let mut tables: HashMap<(String, String), String> = HashMap::new();
+    for spec in catalog.classes() {
+        let store = settings.resolve(&spec.store).ok_or_else(|| {
+            Error::config(format!(
+                "store: `{}` is neither a store nor a route in {source} (routes: {})",
+                spec.store,
+                settings
+                    .routes
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .with_class(spec.name.clone())
+        })?;
+        check_precision(spec, store, &mut td_precision)?;
+        // Several class-level store names may resolve to one concrete store (the embedded default does).
+        if let Some(other) =
+            tables.insert((store.name.clone(), spec.table.clone()), spec.name.clone())
+        {
+            return Err(Error::config(format!(
+                "table: `{}` is also the table of class `{other}`, and both resolve to store `{}`",
+                spec.table, store.name
+            ))
+            .with_class(spec.name.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn check_precision(
+    spec: &TableSpec,
+    store: &StoreSettings,
+    td_precision: &mut HashMap<(String, String), (TimePrecision, String)>,
+) -> Result<()> {
+    let Some(time) = &spec.time else {
+        return Ok(());
+    };
+    match store.kind {
+        StoreKind::Postgres if time.precision == TimePrecision::Ns => Err(Error::config(format!(
+            "time.precision: ns cannot be held by store `{}` (PostgreSQL timestamps are microseconds); \
+             declare us or route the class to a store that keeps nanoseconds",
+            store.name
+        ))
+        .with_class(spec.name.clone())),
+        StoreKind::Tdengine => {
+            let db = spec
+                .options
+                .tdengine
+                .as_ref()
+                .map(|o| o.database.clone())
+                .unwrap_or_else(|| "quantdal".into());
+            let entry = td_precision
+                .entry((store.name.clone(), db.clone()))
+                .or_insert((time.precision, spec.name.clone()));
+            if entry.0 != time.precision {
+                return Err(Error::config(format!(
+                    "time.precision: {} differs from class `{}` ({}) in TDengine database `{db}`; one TDengine \
+                     database has one precision",
+                    time.precision, entry.1, entry.0
+                ))
+                .with_class(spec.name.clone()));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn open_store(settings: &StoreSettings, options: &OpenOptions) -> Result<Arc<dyn Store>> {
+    match settings.kind {
+        StoreKind::Duckdb => {
+            let store = DuckDbStore::open(
+                &settings.name,
+                DuckDbOptions {
+                    path: settings.path.clone(),
+                    read_only: settings.read_only || options.read_only,
+                    threads: settings.threads,
+                    memory_limit: settings.memory_limit.clone(),
+                    pool_size: settings.pool_size.map(|n| n as usize).unwrap_or(16),
+                },
+            )?;
+            Ok(Arc::new(store))
+        }
+        other => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "store `{}` is of kind {other}, which this build does not include yet; route its classes to an \
+                 embedded store (see docs/configuration.md)",
+                settings.name
+            ),
+        )),
+    }
+}
+
+pub(crate) fn open_stores(
+    settings: &Settings,
+    catalog: &Catalog,
+    options: &OpenOptions,
+) -> Result<Opened> {
+    check_routes(settings, catalog)?;
+    let layers: Vec<Box<dyn Layer>> = vec![
+        Box::new(RetryLayer::new(settings.retry.clone())),
+        Box::new(TracingLayer {
+            warn_after: Duration::from_millis(settings.monitoring.warn_ms),
+        }),
+    ];
+    let mut stores: BTreeMap<String, Arc<dyn Store>> = BTreeMap::new();
+    let mut routes = HashMap::new();
+    for spec in catalog.classes() {
+        let Some(target) = settings.resolve(&spec.store) else {
+            continue;
+        };
+        let store = match stores.get(&target.name) {
+            Some(s) => s.clone(),
+            None => {
+                let raw =
+                    open_store(target, options).map_err(|e| e.with_class(spec.name.clone()))?;
+                let layered = layers.iter().fold(raw, |inner, layer| layer.layer(inner));
+                stores.insert(target.name.clone(), layered.clone());
+                layered
+            }
+        };
+        routes.insert(spec.name.clone(), store);
+    }
+    Ok(Opened { routes, stores })
+}

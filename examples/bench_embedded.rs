@@ -1,0 +1,228 @@
+//! Embedded-store benchmark (docs/benchmarks.md). Every variant writes the same 1,000,000 tick rows
+//! (10 columns, keyed on symbol + ts) into an empty keyed table in a fresh file, in one process, alternating
+//! variants each round so machine noise hits them alike; the median of the rounds is reported.
+//!
+//! cargo run --release -p quantdal-examples --example bench_embedded -- [ROWS] [ROUNDS]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
+use futures::TryStreamExt;
+use quantdal::{Dal, Load, Timestamp};
+use quantdal_core::{normalize_batch, SaveOptions};
+
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// `rows` ticks over 500 symbols, 3 s apart, on a 0.01 price grid.
+fn ticks(rows: usize) -> AnyResult<RecordBatch> {
+    let symbols = 500;
+    let per = rows.div_ceil(symbols);
+    let start = 1_704_159_000_000i64;
+    let (mut ts, mut sym, mut price, mut vol, mut amt) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut bp, mut bv, mut ap, mut av, mut dir) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut state: u64 = 42;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    'outer: for s in 0..symbols {
+        let name = format!("{:06}.{}", 600_000 + s, if s % 2 == 0 { "SH" } else { "SZ" });
+        let mut cents = 1_000 + (next() % 5_000) as i64;
+        for i in 0..per {
+            if ts.len() == rows {
+                break 'outer;
+            }
+            cents = (cents + (next() % 3) as i64 - 1).max(1);
+            let p = cents as f64 / 100.0;
+            let v = ((next() % 50) as i64 + 1) * 100;
+            ts.push(start + i as i64 * 3_000);
+            sym.push(name.clone());
+            price.push(p);
+            vol.push(v);
+            amt.push(p * v as f64);
+            bp.push(p - 0.01);
+            bv.push(((next() % 90) as i64 + 1) * 100);
+            ap.push(p + 0.01);
+            av.push(((next() % 90) as i64 + 1) * 100);
+            dir.push(Some(["B", "S", "N"][(next() % 3) as usize]));
+        }
+    }
+    Ok(RecordBatch::try_from_iter(vec![
+        ("ts", Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")) as _),
+        ("symbol", Arc::new(StringArray::from(sym)) as _),
+        ("price", Arc::new(Float64Array::from(price)) as _),
+        ("volume", Arc::new(Int64Array::from(vol)) as _),
+        ("amount", Arc::new(Float64Array::from(amt)) as _),
+        ("bid_price1", Arc::new(Float64Array::from(bp)) as _),
+        ("bid_volume1", Arc::new(Int64Array::from(bv)) as _),
+        ("ask_price1", Arc::new(Float64Array::from(ap)) as _),
+        ("ask_volume1", Arc::new(Int64Array::from(av)) as _),
+        ("direction", Arc::new(StringArray::from(dir)) as _),
+    ])?)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn rate(rows: usize, d: Duration) -> f64 {
+    rows as f64 / d.as_secs_f64()
+}
+
+/// Plain DuckDB: same DDL, one `INSERT INTO … SELECT * FROM arrow(?)` (no upsert clause, no validation).
+fn raw_duckdb_insert(dir: &Path, spec: &quantdal::TableSpec, batch: &RecordBatch) -> AnyResult<Duration> {
+    let conn = duckdb::Connection::open(dir.join("raw.duckdb"))?;
+    conn.register_table_function::<ArrowVTab>("arrow")?;
+    for stmt in quantdal_duckdb::create_statements(spec) {
+        conn.execute_batch(&stmt)?;
+    }
+    // DuckDB takes tz-less timestamps at the column's exact unit (see the store).
+    let plain = quantdal_core::output::conform_batch(batch, &Arc::new(arrow::datatypes::Schema::new(
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                arrow::datatypes::DataType::Timestamp(u, _) => {
+                    f.as_ref().clone().with_data_type(arrow::datatypes::DataType::Timestamp(*u, None))
+                }
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    )))?;
+    let started = Instant::now();
+    let reg = ArrowBatchRegistration::new(plain);
+    conn.execute("INSERT INTO tick_data SELECT * FROM arrow(?)", [&reg])?;
+    Ok(started.elapsed())
+}
+
+async fn fresh_dal(dir: &Path) -> AnyResult<Dal> {
+    let dal = Dal::embedded(dir).await?;
+    dal.provision().await?;
+    Ok(dal)
+}
+
+fn quantdal_binary() -> PathBuf {
+    std::env::var_os("QUANTDAL_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        let exe = std::env::current_exe().unwrap_or_default();
+        // target/release/examples/bench_embedded → target/release/quantdal
+        exe.parent().and_then(Path::parent).map(|d| d.join("quantdal")).unwrap_or_default()
+    })
+}
+
+#[tokio::main]
+async fn main() -> AnyResult<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let rows: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let rounds: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let batch = ticks(rows)?;
+    let probe = tempfile::tempdir()?;
+    let spec = Dal::embedded(probe.path()).await?.spec("tick_data")?;
+    let normalized = normalize_batch(&spec, &batch, &SaveOptions::default())?;
+
+    // The same rows as a Parquet file for `quantdal import`.
+    let parquet_path = probe.path().join("ticks.parquet");
+    {
+        let file = std::fs::File::create(&parquet_path)?;
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
+        w.write(&batch)?;
+        w.close()?;
+    }
+    let bin = quantdal_binary();
+    let have_bin = bin.exists();
+
+    let (mut raw, mut store, mut dal_t, mut validate, mut import, mut load, mut load_store) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for round in 0..rounds {
+        let dir = tempfile::tempdir()?;
+        raw.push(raw_duckdb_insert(dir.path(), &spec, &batch)?);
+
+        let dir = tempfile::tempdir()?;
+        let dal = fresh_dal(dir.path()).await?;
+        let (spec, direct) = dal.store_for("tick_data")?;
+        let t = Instant::now();
+        direct.save(&spec, normalized.clone()).await?;
+        store.push(t.elapsed());
+        let t = Instant::now();
+        let q = Load::all().resolve(&spec)?;
+        let n: usize = direct.load(&spec, q).await?.try_collect::<Vec<_>>().await?.iter().map(|b| b.num_rows()).sum();
+        load_store.push(t.elapsed());
+        assert_eq!(n, rows);
+        drop(dal);
+
+        let dir = tempfile::tempdir()?;
+        let dal = fresh_dal(dir.path()).await?;
+        let t = Instant::now();
+        let _ = normalize_batch(&spec, &batch, &SaveOptions::default())?;
+        validate.push(t.elapsed());
+        let t = Instant::now();
+        let report = dal.save("tick_data", &batch).await?;
+        dal_t.push(t.elapsed());
+        assert_eq!(report.rows as usize, rows);
+        let range = Timestamp::from_millis(1_704_159_000_000).ok_or("time")?
+            ..Timestamp::from_millis(1_704_159_000_000 + 86_400_000).ok_or("time")?;
+        let t = Instant::now();
+        let n: usize = dal.load("tick_data", Load::range(range)).await?.iter().map(|b| b.num_rows()).sum();
+        load.push(t.elapsed());
+        assert_eq!(n, rows);
+        drop(dal);
+
+        if have_bin {
+            let dir = tempfile::tempdir()?;
+            let cfg = dir.path().join("quantdal.yaml");
+            let tables = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/table_config.yaml");
+            std::fs::write(
+                &cfg,
+                format!(
+                    "version: 1\ntables: {}\nstores:\n  embedded:\n    kind: duckdb\n    path: q.duckdb\nroutes:\n  tdengine: embedded\n  postgres: embedded\n  redis: embedded\n",
+                    tables.display()
+                ),
+            )?;
+            let ok = std::process::Command::new(&bin).arg("--config").arg(&cfg).arg("provision").output()?;
+            if !ok.status.success() {
+                return Err(format!("provision failed: {}", String::from_utf8_lossy(&ok.stderr)).into());
+            }
+            let t = Instant::now();
+            let out = std::process::Command::new(&bin)
+                .arg("--config")
+                .arg(&cfg)
+                .arg("import")
+                .arg("tick_data")
+                .arg(&parquet_path)
+                .arg("--chunk-rows")
+                .arg(rows.to_string())
+                .output()?;
+            import.push(t.elapsed());
+            if !out.status.success() {
+                return Err(format!("import failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+            }
+        }
+        eprintln!("round {} done", round + 1);
+    }
+
+    let (raw, store, dal_t, validate, load, load_store) =
+        (median(raw), median(store), median(dal_t), median(validate), median(load), median(load_store));
+    println!("rows: {rows}, rounds: {rounds} (median)\n");
+    println!("| measurement | time | rows/s | ratio |");
+    println!("|---|---:|---:|---|");
+    println!("| raw DuckDB `INSERT … SELECT FROM arrow(?)` into the keyed table | {:.3} s | {:.0} | baseline |", raw.as_secs_f64(), rate(rows, raw));
+    println!("| `DuckDbStore::save` (upsert, no router/validation) | {:.3} s | {:.0} | {:.2}× raw |", store.as_secs_f64(), rate(rows, store), rate(rows, store) / rate(rows, raw));
+    println!("| `Dal::save` (router + validation + layers + upsert) | {:.3} s | {:.0} | {:.2}× raw |", dal_t.as_secs_f64(), rate(rows, dal_t), rate(rows, dal_t) / rate(rows, raw));
+    println!("| of which `normalize_batch` alone | {:.1} ms | | {:.1}% of `Dal::save` |", validate.as_secs_f64() * 1e3, validate.as_secs_f64() / dal_t.as_secs_f64() * 100.0);
+    println!("| router + validation overhead (`Dal::save` vs store) | | | {:+.1}% |", (dal_t.as_secs_f64() / store.as_secs_f64() - 1.0) * 100.0);
+    if !import.is_empty() {
+        let import = median(import);
+        println!("| `quantdal import` of the same rows from Parquet (whole process) | {:.3} s | {:.0} | {:.2}× `Dal::save` time |", import.as_secs_f64(), rate(rows, import), import.as_secs_f64() / dal_t.as_secs_f64());
+    } else {
+        println!("| `quantdal import` | skipped: {} not built | | |", bin.display());
+    }
+    println!("| `Dal::load` by time range (all rows) | {:.3} s | {:.0} | |", load.as_secs_f64(), rate(rows, load));
+    println!("| store `load` direct (all rows) | {:.3} s | {:.0} | |", load_store.as_secs_f64(), rate(rows, load_store));
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! The conformance suite against the embedded DuckDB store: one fresh database file per test, in its own
+//! temporary folder. Each check is its own `#[tokio::test]` (expanded by `conformance_tests!`), so a failure
+//! names the check.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use quantdal::Dal;
+use quantdal_tests::{conformance, embedded_dal, STORE};
+
+async fn harness(dir: &Path) -> Option<Dal> {
+    Some(embedded_dal(dir).await)
+}
+
+quantdal_tests::conformance_tests!(harness);
+
+/// `run_all` drives every check itself, each on a fresh `Dal` (what a store without per-test isolation uses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_all_on_fresh_files() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let next = AtomicUsize::new(0);
+    conformance::run_all(|| {
+        let dir = root
+            .path()
+            .join(next.fetch_add(1, Ordering::SeqCst).to_string());
+        async move { embedded_dal(&dir).await }
+    })
+    .await;
+    assert_eq!(next.load(Ordering::SeqCst), 28, "one fresh Dal per check");
+}
+
+/// DuckDB-specific: the DDL uses the exact-precision timestamp types and keys every table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duckdb_ddl_keeps_precision_and_keys() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let dal = embedded_dal(dir.path()).await;
+    let plan = dal.provision_plan();
+    let ddl = |class: &str| -> String {
+        plan[STORE]
+            .iter()
+            .find(|(c, _)| c == class)
+            .map(|(_, d)| d.join(";\n"))
+            .unwrap_or_else(|| panic!("no DDL for {class}"))
+    };
+    assert!(
+        ddl("ticks").contains("\"ts\" TIMESTAMP_MS NOT NULL"),
+        "{}",
+        ddl("ticks")
+    );
+    assert!(
+        ddl("ticks").contains("PRIMARY KEY (\"symbol\", \"ts\")"),
+        "{}",
+        ddl("ticks")
+    );
+    assert!(
+        ddl("ns_ticks").contains("\"ts\" TIMESTAMP_NS NOT NULL"),
+        "{}",
+        ddl("ns_ticks")
+    );
+    assert!(
+        ddl("daily").contains("\"turnover\" DECIMAL(18,4) NOT NULL"),
+        "{}",
+        ddl("daily")
+    );
+    assert!(
+        ddl("daily").contains("\"trade_date\" DATE NOT NULL"),
+        "{}",
+        ddl("daily")
+    );
+    assert!(
+        ddl("bars").contains("PRIMARY KEY (\"symbol\", \"frequency\", \"ts\")"),
+        "{}",
+        ddl("bars")
+    );
+    assert!(
+        ddl("instruments").contains("PRIMARY KEY (\"code\")"),
+        "{}",
+        ddl("instruments")
+    );
+    assert_eq!(
+        dal.stores()
+            .map(|s| (s.name.clone(), s.kind))
+            .collect::<Vec<_>>(),
+        vec![(STORE.to_string(), quantdal::StoreKind::Duckdb)]
+    );
+}
+
+/// DuckDB-specific: the data outlives the `Dal`, and provisioning an existing file reports every table present.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duckdb_file_persists_across_opens() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let rows = quantdal_tests::fixtures::tick_grid();
+    {
+        let dal = embedded_dal(dir.path()).await;
+        conformance::prepare(&dal).await;
+        dal.save("ticks", &quantdal_tests::fixtures::ticks_batch(&rows))
+            .await
+            .expect("save");
+    }
+    let dal = embedded_dal(dir.path()).await;
+    let entries = dal.provision().await.expect("provision");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.status == quantdal::ProvisionStatus::AlreadyPresent),
+        "{entries:?}"
+    );
+    assert_eq!(dal.count("ticks").await.expect("count"), 30);
+    let loaded = dal
+        .load("ticks", quantdal::Load::all())
+        .await
+        .expect("load");
+    assert_eq!(
+        quantdal_tests::fixtures::ticks_from(&loaded),
+        quantdal_tests::fixtures::sorted_ticks(rows)
+    );
+}
