@@ -31,7 +31,11 @@ fn ticks(rows: usize) -> AnyResult<RecordBatch> {
         state
     };
     'outer: for s in 0..symbols {
-        let name = format!("{:06}.{}", 600_000 + s, if s % 2 == 0 { "SH" } else { "SZ" });
+        let name = format!(
+            "{:06}.{}",
+            600_000 + s,
+            if s % 2 == 0 { "SH" } else { "SZ" }
+        );
         let mut cents = 1_000 + (next() % 5_000) as i64;
         for i in 0..per {
             if ts.len() == rows {
@@ -53,7 +57,10 @@ fn ticks(rows: usize) -> AnyResult<RecordBatch> {
         }
     }
     Ok(RecordBatch::try_from_iter(vec![
-        ("ts", Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")) as _),
+        (
+            "ts",
+            Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")) as _,
+        ),
         ("symbol", Arc::new(StringArray::from(sym)) as _),
         ("price", Arc::new(Float64Array::from(price)) as _),
         ("volume", Arc::new(Int64Array::from(vol)) as _),
@@ -76,26 +83,34 @@ fn rate(rows: usize, d: Duration) -> f64 {
 }
 
 /// Plain DuckDB: same DDL, one `INSERT INTO … SELECT * FROM arrow(?)` (no upsert clause, no validation).
-fn raw_duckdb_insert(dir: &Path, spec: &quantdal::TableSpec, batch: &RecordBatch) -> AnyResult<Duration> {
+fn raw_duckdb_insert(
+    dir: &Path,
+    spec: &quantdal::TableSpec,
+    batch: &RecordBatch,
+) -> AnyResult<Duration> {
     let conn = duckdb::Connection::open(dir.join("raw.duckdb"))?;
     conn.register_table_function::<ArrowVTab>("arrow")?;
     for stmt in quantdal_duckdb::create_statements(spec) {
         conn.execute_batch(&stmt)?;
     }
     // DuckDB takes tz-less timestamps at the column's exact unit (see the store).
-    let plain = quantdal_core::output::conform_batch(batch, &Arc::new(arrow::datatypes::Schema::new(
-        batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                arrow::datatypes::DataType::Timestamp(u, _) => {
-                    f.as_ref().clone().with_data_type(arrow::datatypes::DataType::Timestamp(*u, None))
-                }
-                _ => f.as_ref().clone(),
-            })
-            .collect::<Vec<_>>(),
-    )))?;
+    let plain = quantdal_core::output::conform_batch(
+        batch,
+        &Arc::new(arrow::datatypes::Schema::new(
+            batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| match f.data_type() {
+                    arrow::datatypes::DataType::Timestamp(u, _) => f
+                        .as_ref()
+                        .clone()
+                        .with_data_type(arrow::datatypes::DataType::Timestamp(*u, None)),
+                    _ => f.as_ref().clone(),
+                })
+                .collect::<Vec<_>>(),
+        )),
+    )?;
     let started = Instant::now();
     let reg = ArrowBatchRegistration::new(plain);
     conn.execute("INSERT INTO tick_data SELECT * FROM arrow(?)", [&reg])?;
@@ -109,17 +124,25 @@ async fn fresh_dal(dir: &Path) -> AnyResult<Dal> {
 }
 
 fn quantdal_binary() -> PathBuf {
-    std::env::var_os("QUANTDAL_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        let exe = std::env::current_exe().unwrap_or_default();
-        // target/release/examples/bench_embedded → target/release/quantdal
-        exe.parent().and_then(Path::parent).map(|d| d.join("quantdal")).unwrap_or_default()
-    })
+    std::env::var_os("QUANTDAL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().unwrap_or_default();
+            // target/release/examples/bench_embedded → target/release/quantdal
+            exe.parent()
+                .and_then(Path::parent)
+                .map(|d| d.join("quantdal"))
+                .unwrap_or_default()
+        })
 }
 
 #[tokio::main]
 async fn main() -> AnyResult<()> {
     let args: Vec<String> = std::env::args().collect();
-    let rows: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let rows: usize = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let rounds: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(3);
     let batch = ticks(rows)?;
     let probe = tempfile::tempdir()?;
@@ -151,7 +174,14 @@ async fn main() -> AnyResult<()> {
         store.push(t.elapsed());
         let t = Instant::now();
         let q = Load::all().resolve(&spec)?;
-        let n: usize = direct.load(&spec, q).await?.try_collect::<Vec<_>>().await?.iter().map(|b| b.num_rows()).sum();
+        let n: usize = direct
+            .load(&spec, q)
+            .await?
+            .try_collect::<Vec<_>>()
+            .await?
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
         load_store.push(t.elapsed());
         assert_eq!(n, rows);
         drop(dal);
@@ -168,7 +198,12 @@ async fn main() -> AnyResult<()> {
         let range = Timestamp::from_millis(1_704_159_000_000).ok_or("time")?
             ..Timestamp::from_millis(1_704_159_000_000 + 86_400_000).ok_or("time")?;
         let t = Instant::now();
-        let n: usize = dal.load("tick_data", Load::range(range)).await?.iter().map(|b| b.num_rows()).sum();
+        let n: usize = dal
+            .load("tick_data", Load::range(range))
+            .await?
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
         load.push(t.elapsed());
         assert_eq!(n, rows);
         drop(dal);
@@ -184,9 +219,15 @@ async fn main() -> AnyResult<()> {
                     tables.display()
                 ),
             )?;
-            let ok = std::process::Command::new(&bin).arg("--config").arg(&cfg).arg("provision").output()?;
+            let ok = std::process::Command::new(&bin)
+                .arg("--config")
+                .arg(&cfg)
+                .arg("provision")
+                .output()?;
             if !ok.status.success() {
-                return Err(format!("provision failed: {}", String::from_utf8_lossy(&ok.stderr)).into());
+                return Err(
+                    format!("provision failed: {}", String::from_utf8_lossy(&ok.stderr)).into(),
+                );
             }
             let t = Instant::now();
             let out = std::process::Command::new(&bin)
@@ -200,29 +241,65 @@ async fn main() -> AnyResult<()> {
                 .output()?;
             import.push(t.elapsed());
             if !out.status.success() {
-                return Err(format!("import failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+                return Err(
+                    format!("import failed: {}", String::from_utf8_lossy(&out.stderr)).into(),
+                );
             }
         }
         eprintln!("round {} done", round + 1);
     }
 
-    let (raw, store, dal_t, validate, load, load_store) =
-        (median(raw), median(store), median(dal_t), median(validate), median(load), median(load_store));
+    let (raw, store, dal_t, validate, load, load_store) = (
+        median(raw),
+        median(store),
+        median(dal_t),
+        median(validate),
+        median(load),
+        median(load_store),
+    );
     println!("rows: {rows}, rounds: {rounds} (median)\n");
     println!("| measurement | time | rows/s | ratio |");
     println!("|---|---:|---:|---|");
     println!("| raw DuckDB `INSERT … SELECT FROM arrow(?)` into the keyed table | {:.3} s | {:.0} | baseline |", raw.as_secs_f64(), rate(rows, raw));
-    println!("| `DuckDbStore::save` (upsert, no router/validation) | {:.3} s | {:.0} | {:.2}× raw |", store.as_secs_f64(), rate(rows, store), rate(rows, store) / rate(rows, raw));
-    println!("| `Dal::save` (router + validation + layers + upsert) | {:.3} s | {:.0} | {:.2}× raw |", dal_t.as_secs_f64(), rate(rows, dal_t), rate(rows, dal_t) / rate(rows, raw));
-    println!("| of which `normalize_batch` alone | {:.1} ms | | {:.1}% of `Dal::save` |", validate.as_secs_f64() * 1e3, validate.as_secs_f64() / dal_t.as_secs_f64() * 100.0);
-    println!("| router + validation overhead (`Dal::save` vs store) | | | {:+.1}% |", (dal_t.as_secs_f64() / store.as_secs_f64() - 1.0) * 100.0);
+    println!(
+        "| `DuckDbStore::save` (upsert, no router/validation) | {:.3} s | {:.0} | {:.2}× raw |",
+        store.as_secs_f64(),
+        rate(rows, store),
+        rate(rows, store) / rate(rows, raw)
+    );
+    println!(
+        "| `Dal::save` (router + validation + layers + upsert) | {:.3} s | {:.0} | {:.2}× raw |",
+        dal_t.as_secs_f64(),
+        rate(rows, dal_t),
+        rate(rows, dal_t) / rate(rows, raw)
+    );
+    println!(
+        "| of which `normalize_batch` alone | {:.1} ms | | {:.1}% of `Dal::save` |",
+        validate.as_secs_f64() * 1e3,
+        validate.as_secs_f64() / dal_t.as_secs_f64() * 100.0
+    );
+    println!(
+        "| router + validation overhead (`Dal::save` vs store) | | | {:+.1}% |",
+        (dal_t.as_secs_f64() / store.as_secs_f64() - 1.0) * 100.0
+    );
     if !import.is_empty() {
         let import = median(import);
         println!("| `quantdal import` of the same rows from Parquet (whole process) | {:.3} s | {:.0} | {:.2}× `Dal::save` time |", import.as_secs_f64(), rate(rows, import), import.as_secs_f64() / dal_t.as_secs_f64());
     } else {
-        println!("| `quantdal import` | skipped: {} not built | | |", bin.display());
+        println!(
+            "| `quantdal import` | skipped: {} not built | | |",
+            bin.display()
+        );
     }
-    println!("| `Dal::load` by time range (all rows) | {:.3} s | {:.0} | |", load.as_secs_f64(), rate(rows, load));
-    println!("| store `load` direct (all rows) | {:.3} s | {:.0} | |", load_store.as_secs_f64(), rate(rows, load_store));
+    println!(
+        "| `Dal::load` by time range (all rows) | {:.3} s | {:.0} | |",
+        load.as_secs_f64(),
+        rate(rows, load)
+    );
+    println!(
+        "| store `load` direct (all rows) | {:.3} s | {:.0} | |",
+        load_store.as_secs_f64(),
+        rate(rows, load_store)
+    );
     Ok(())
 }

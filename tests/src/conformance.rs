@@ -11,15 +11,15 @@ use std::future::Future;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Date32Array, Float32Array, Float64Array, Int32Array, Int64Array, LargeStringArray,
-    RecordBatch, TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    ArrayRef, Date32Array, Float32Array, Float64Array, Int32Array, LargeStringArray, RecordBatch,
+    TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
     TimestampSecondArray, UInt32Array, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use futures::{StreamExt, TryStreamExt};
 use quantdal::{
-    col, Category, Dal, Error, ErrorKind, Load, Op, Order, ProvisionEntry, ProvisionStatus,
-    SaveOptions, SaveReport, StoreKind, Timestamp, Value,
+    col, Category, Dal, Error, ErrorKind, Load, Op, Order, Predicate, ProvisionEntry,
+    ProvisionStatus, SaveOptions, SaveReport, StoreKind, Timestamp, Value,
 };
 
 use crate::fixtures::*;
@@ -269,7 +269,9 @@ fn kline_schema(series: &[&str], time: &str, time_type: DataType) -> Schema {
 /// Takes a `Dal` whose tables do not exist yet: the plan names DDL for every class, the first provision
 /// creates every table, the second finds them all present, and the tables are empty.
 pub async fn provision_is_idempotent(dal: &Dal) {
-    let plan = dal.provision_plan();
+    let plan = dal
+        .provision_plan()
+        .unwrap_or_else(|e| panic!("provision_plan: {e}"));
     assert_eq!(
         plan.keys().map(String::as_str).collect::<Vec<_>>(),
         [STORE],
@@ -318,7 +320,8 @@ pub async fn provision_is_idempotent(dal: &Dal) {
         "second provision"
     );
     assert_eq!(
-        dal.provision_plan(),
+        dal.provision_plan()
+            .unwrap_or_else(|e| panic!("provision_plan: {e}")),
         plan,
         "provision_plan is a pure function of the catalog"
     );
@@ -2643,7 +2646,7 @@ pub async fn query_errors(dal: &Dal) {
         ),
         (
             "between with one value",
-            Load::all().filter(quantdal_core::Predicate {
+            Load::all().filter(Predicate {
                 column: "volume".into(),
                 op: Op::Between,
                 values: vec![Value::Int(1)],

@@ -36,7 +36,7 @@ async fn run_all_on_fresh_files() {
 async fn duckdb_ddl_keeps_precision_and_keys() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let dal = embedded_dal(dir.path()).await;
-    let plan = dal.provision_plan();
+    let plan = dal.provision_plan().expect("provision_plan");
     let ddl = |class: &str| -> String {
         plan[STORE]
             .iter()

@@ -52,16 +52,26 @@ fn conform_array(array: &ArrayRef, target: &DataType, options: &CastOptions) -> 
     if array.data_type() == target {
         return Ok(array.clone());
     }
-    // Same unit, different zone label: the instants are identical, only metadata changes.
-    if let (DataType::Timestamp(u1, _), DataType::Timestamp(u2, _)) = (array.data_type(), target) {
-        if u1 == u2 {
-            let data = array
-                .to_data()
-                .into_builder()
-                .data_type(target.clone())
-                .build()?;
-            return Ok(arrow::array::make_array(data));
-        }
+    // Arrow instants are UTC whatever the label: change the unit on unlabelled arrays (arrow's cast would
+    // need chrono-tz to parse "UTC"), then put the target's label on.
+    if let (DataType::Timestamp(from, _), DataType::Timestamp(to, _)) = (array.data_type(), target)
+    {
+        let unlabelled = relabel(array, DataType::Timestamp(*from, None))?;
+        let converted = if from == to {
+            unlabelled
+        } else {
+            cast_with_options(&unlabelled, &DataType::Timestamp(*to, None), options)?
+        };
+        return relabel(&converted, target.clone());
     }
     Ok(cast_with_options(array, target, options)?)
+}
+
+fn relabel(array: &ArrayRef, data_type: DataType) -> Result<ArrayRef> {
+    let data = array
+        .to_data()
+        .into_builder()
+        .data_type(data_type)
+        .build()?;
+    Ok(arrow::array::make_array(data))
 }

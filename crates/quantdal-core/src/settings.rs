@@ -445,9 +445,11 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
         match (env(name).filter(|v| !v.is_empty()), default) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
-            (None, None) => return Err(format!(
+            (None, None) => {
+                return Err(format!(
                 "environment variable {name} is not set (use ${{{name}:-default}} for a fallback)"
-            )),
+            ))
+            }
         }
         rest = &body_and_rest[end + 1..];
     }
@@ -457,6 +459,16 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; also hides `password=` parameters.
 pub fn redact_url(url: &str) -> String {
+    if let Ok(mut parsed) = url::Url::parse(url) {
+        if parsed.password().is_some() && parsed.set_password(Some("***")).is_ok() {
+            return redact_params(parsed.as_str());
+        }
+    }
+    redact_params(&redact_userinfo(url))
+}
+
+/// Hand-parsed fallback for DSNs the URL parser rejects (several hosts, libpq key=value strings).
+fn redact_userinfo(url: &str) -> String {
     let mut out = url.to_string();
     if let Some(scheme_end) = out.find("://") {
         let auth_start = scheme_end + 3;
@@ -471,6 +483,11 @@ pub fn redact_url(url: &str) -> String {
             }
         }
     }
+    out
+}
+
+fn redact_params(url: &str) -> String {
+    let mut out = url.to_string();
     for key in ["password=", "passwd=", "token="] {
         let mut search_from = 0;
         while let Some(found) = out[search_from..].to_ascii_lowercase().find(key) {

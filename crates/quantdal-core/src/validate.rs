@@ -94,7 +94,13 @@ pub fn normalize_batch(
         arrays.push(array);
     }
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
-    Ok(RecordBatch::try_new_with_options(target, arrays, &options)?)
+    let normalized = RecordBatch::try_new_with_options(target, arrays, &options)?;
+    // A batch holds each key once. Stores disagree on which duplicate would win (DuckDB's upsert silently
+    // keeps the first), so refuse rather than let the store guess.
+    if let Some((first, second)) = first_duplicate_key(spec, &normalized)? {
+        return Err(duplicate_key_error(spec, first, second));
+    }
+    Ok(normalized)
 }
 
 fn first_null(array: &ArrayRef) -> usize {
@@ -475,8 +481,8 @@ fn parse_dates(strings: &StringArray, format: Option<&str>) -> Result<ArrayRef> 
     Ok(Arc::new(Date32Array::from(out)))
 }
 
-/// First pair of rows `(earlier, later)` sharing the class key, if any. Used to explain a store's
-/// duplicate-key failure precisely without paying for the check on every save.
+/// First pair of rows `(earlier, later)` sharing the class key, if any. `normalize_batch` runs it on every
+/// save: DuckDB's upsert does not fail on an in-batch duplicate, it silently keeps the first row.
 pub fn first_duplicate_key(
     spec: &TableSpec,
     batch: &RecordBatch,

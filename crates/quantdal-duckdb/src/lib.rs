@@ -185,10 +185,14 @@ impl DuckDbStore {
             let batches = stmt
                 .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
                 .map_err(from_duckdb)?;
-            batches
-                .filter(|b| b.num_rows() > 0)
-                .map(|b| conform_batch(&b, &schema))
-                .collect()
+            let mut out = Vec::new();
+            for batch in batches {
+                let batch = batch.map_err(from_duckdb)?;
+                if batch.num_rows() > 0 {
+                    out.push(conform_batch(&batch, &schema)?);
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -248,7 +252,7 @@ fn strip_timezones(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
-fn with_context(spec: &TableSpec, op: &'static str) -> impl Fn(Error) -> Error + '_ {
+fn with_context<'a>(spec: &'a TableSpec, op: &'static str) -> impl Fn(Error) -> Error + 'a {
     move |e: Error| {
         let table = &spec.table;
         let msg = format!("table {table}: {}", e.message());
@@ -355,6 +359,7 @@ impl Store for DuckDbStore {
                     .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
                     .map_err(from_duckdb)?;
                 for batch in batches {
+                    let batch = batch.map_err(from_duckdb)?;
                     if batch.num_rows() == 0 {
                         continue;
                     }

@@ -253,9 +253,12 @@ pub fn kline(spec: &TableSpec, interval: Interval, query: &Query) -> Option<Stat
     } else {
         params.push(DuckValue::BigInt(interval.seconds()));
         params.push(DuckValue::Text(BAR_ORIGIN.to_string()));
+        // Back to the column's own type, so the bar start comes out in the class unit (time_bucket yields
+        // microsecond TIMESTAMP, which the output conversion cannot relabel to `UTC` across units).
         format!(
-            "time_bucket(to_seconds(CAST(? AS BIGINT)), CAST({} AS TIMESTAMP), CAST(? AS TIMESTAMP))",
-            quote(&time.name)
+            "CAST(time_bucket(to_seconds(CAST(? AS BIGINT)), CAST({} AS TIMESTAMP), CAST(? AS TIMESTAMP)) AS {})",
+            quote(&time.name),
+            column_type(time.data_type, spec.precision())
         )
     };
     let t = quote(&time.name);
@@ -379,7 +382,7 @@ mod tests {
     #[test]
     fn timestamp_text_is_exact_to_the_nanosecond() {
         assert_eq!(
-            timestamp_text(1_500_000_000_123, TimePrecision::Us),
+            timestamp_text(1_500_000_000_000_123, TimePrecision::Us),
             "2017-07-14 02:40:00.000123000"
         );
         assert_eq!(

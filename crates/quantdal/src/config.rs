@@ -64,18 +64,19 @@ impl Config {
             let Some(store) = self.settings.resolve(&spec.store) else {
                 continue;
             };
-            let ddl =
-                match store.kind {
-                    StoreKind::Duckdb => quantdal_duckdb::create_statements(spec),
-                    other => return Err(Error::new(
+            let ddl = match store.kind {
+                StoreKind::Duckdb => quantdal_duckdb::create_statements(spec),
+                other => {
+                    return Err(Error::new(
                         ErrorKind::Unsupported,
                         format!(
                             "store `{}` is of kind {other}, which this build does not include yet",
                             store.name
                         ),
                     )
-                    .with_class(spec.name.clone())),
-                };
+                    .with_class(spec.name.clone()))
+                }
+            };
             plan.entry(store.name.clone())
                 .or_default()
                 .push((spec.name.clone(), ddl));

@@ -265,6 +265,12 @@ impl Dal {
             )
             .with_class(class.to_string()));
         }
+        if load.limit.is_some() || load.order != Order::default() {
+            return Err(Error::invalid_query(
+                "delete removes every matching row: limit and order do not apply to it",
+            )
+            .with_class(class.to_string()));
+        }
         let query = load.resolve(&spec)?;
         store.delete(&spec, query).await
     }

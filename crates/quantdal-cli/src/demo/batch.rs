@@ -35,12 +35,6 @@ impl Batch {
             Arc::new(TimestampMicrosecondArray::from(us).with_timezone("UTC")),
         )
     }
-    pub fn ts_opt(self, name: &str, ms: Vec<Option<i64>>) -> Self {
-        self.push(
-            name,
-            Arc::new(TimestampMillisecondArray::from(ms).with_timezone("UTC")),
-        )
-    }
     pub fn str(self, name: &str, v: Vec<String>) -> Self {
         self.push(name, Arc::new(StringArray::from(v)))
     }
