@@ -94,27 +94,51 @@ fn raw_duckdb_insert(
         conn.execute_batch(&stmt)?;
     }
     // DuckDB takes tz-less timestamps at the column's exact unit (see the store).
-    let plain = quantdal_core::output::conform_batch(
-        batch,
-        &Arc::new(arrow::datatypes::Schema::new(
-            batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| match f.data_type() {
-                    arrow::datatypes::DataType::Timestamp(u, _) => f
-                        .as_ref()
-                        .clone()
-                        .with_data_type(arrow::datatypes::DataType::Timestamp(*u, None)),
-                    _ => f.as_ref().clone(),
-                })
-                .collect::<Vec<_>>(),
-        )),
-    )?;
+    let plain = strip_tz(batch)?;
     let started = Instant::now();
     let reg = ArrowBatchRegistration::new(plain);
     conn.execute("INSERT INTO tick_data SELECT * FROM arrow(?)", [&reg])?;
     Ok(started.elapsed())
+}
+
+/// Plain DuckDB through its Appender (`append_record_batch`) into the same keyed table, one transaction.
+fn raw_duckdb_appender(
+    dir: &Path,
+    spec: &quantdal::TableSpec,
+    batch: &RecordBatch,
+) -> AnyResult<Duration> {
+    let conn = duckdb::Connection::open(dir.join("raw_app.duckdb"))?;
+    for stmt in quantdal_duckdb::create_statements(spec) {
+        conn.execute_batch(&stmt)?;
+    }
+    let plain = strip_tz(batch)?;
+    let started = Instant::now();
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    {
+        let mut app = conn.appender("tick_data")?;
+        app.append_record_batch(plain)?;
+        app.flush()?;
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(started.elapsed())
+}
+
+fn strip_tz(batch: &RecordBatch) -> AnyResult<RecordBatch> {
+    let schema = Arc::new(arrow::datatypes::Schema::new(
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                arrow::datatypes::DataType::Timestamp(u, _) => f
+                    .as_ref()
+                    .clone()
+                    .with_data_type(arrow::datatypes::DataType::Timestamp(*u, None)),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    ));
+    Ok(quantdal_core::output::conform_batch(batch, &schema)?)
 }
 
 async fn fresh_dal(dir: &Path) -> AnyResult<Dal> {
@@ -160,11 +184,13 @@ async fn main() -> AnyResult<()> {
     let bin = quantdal_binary();
     let have_bin = bin.exists();
 
+    let mut appender = vec![];
     let (mut raw, mut store, mut dal_t, mut validate, mut import, mut load, mut load_store) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
         let dir = tempfile::tempdir()?;
         raw.push(raw_duckdb_insert(dir.path(), &spec, &batch)?);
+        appender.push(raw_duckdb_appender(dir.path(), &spec, &batch)?);
 
         let dir = tempfile::tempdir()?;
         let dal = fresh_dal(dir.path()).await?;
@@ -261,6 +287,13 @@ async fn main() -> AnyResult<()> {
     println!("| measurement | time | rows/s | ratio |");
     println!("|---|---:|---:|---|");
     println!("| raw DuckDB `INSERT … SELECT FROM arrow(?)` into the keyed table | {:.3} s | {:.0} | baseline |", raw.as_secs_f64(), rate(rows, raw));
+    let appender = median(appender);
+    println!(
+        "| raw DuckDB Appender (`append_record_batch`) into the keyed table, one transaction | {:.3} s | {:.0} | {:.2}× raw |",
+        appender.as_secs_f64(),
+        rate(rows, appender),
+        rate(rows, appender) / rate(rows, raw)
+    );
     println!(
         "| `DuckDbStore::save` (upsert, no router/validation) | {:.3} s | {:.0} | {:.2}× raw |",
         store.as_secs_f64(),

@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow::array::BooleanArray;
 use arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, Date32Array, Decimal128Array, Float64Array,
     Int32Array, Int64Array, PrimitiveArray, RecordBatch, RecordBatchOptions, StringArray,
     TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
 };
+use arrow::compute::kernels::{boolean, cmp};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{
     ArrowPrimitiveType, DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type,
@@ -97,7 +99,7 @@ pub fn normalize_batch(
     let normalized = RecordBatch::try_new_with_options(target, arrays, &options)?;
     // A batch holds each key once. Stores disagree on which duplicate would win (DuckDB's upsert silently
     // keeps the first), so refuse rather than let the store guess.
-    if let Some((first, second)) = first_duplicate_key(spec, &normalized)? {
+    if let Some((first, second)) = find_duplicate_key(spec, &normalized)? {
         return Err(duplicate_key_error(spec, first, second));
     }
     Ok(normalized)
@@ -483,6 +485,85 @@ fn parse_dates(strings: &StringArray, format: Option<&str>) -> Result<ArrayRef> 
 
 /// First pair of rows `(earlier, later)` sharing the class key, if any. `normalize_batch` runs it on every
 /// save: DuckDB's upsert does not fail on an in-batch duplicate, it silently keeps the first row.
+///
+/// Market data usually arrives grouped by series with time increasing; such a batch cannot hold a duplicate
+/// key, and proving it takes a few vectorised comparisons. Anything else takes the exact hash check.
+pub fn find_duplicate_key(spec: &TableSpec, batch: &RecordBatch) -> Result<Option<(usize, usize)>> {
+    if batch.num_rows() < 2 || spec.key.is_empty() {
+        return Ok(None);
+    }
+    if grouped_and_increasing(spec, batch)? {
+        return Ok(None);
+    }
+    first_duplicate_key(spec, batch)
+}
+
+/// True when the key is series + time and each series occupies one run of rows with strictly increasing time.
+fn grouped_and_increasing(spec: &TableSpec, batch: &RecordBatch) -> Result<bool> {
+    let Some(time) = &spec.time else {
+        return Ok(false);
+    };
+    let series = spec.series_columns();
+    let key_is_series_time = spec.key.len() == series.len() + 1
+        && spec
+            .key
+            .iter()
+            .all(|k| k == &time.column || series.contains(&k.as_str()));
+    if !key_is_series_time {
+        return Ok(false);
+    }
+    let n = batch.num_rows();
+    let column = |name: &str| -> Result<ArrayRef> {
+        let i = batch.schema().index_of(name).map_err(|_| {
+            Error::invalid_batch("key column missing").with_column(name.to_string())
+        })?;
+        Ok(batch.column(i).clone())
+    };
+    let next = |a: &ArrayRef| a.slice(1, n - 1);
+    let prev = |a: &ArrayRef| a.slice(0, n - 1);
+    // same[i]: row i+1 continues the series of row i.
+    let mut same: Option<BooleanArray> = None;
+    let mut series_arrays = Vec::with_capacity(series.len());
+    for s in &series {
+        let a = column(s)?;
+        let eq = cmp::eq(&next(&a), &prev(&a))?;
+        same = Some(match same {
+            Some(acc) => boolean::and(&acc, &eq)?,
+            None => eq,
+        });
+        series_arrays.push(a);
+    }
+    let t = column(&time.column)?;
+    let increasing = cmp::gt(&next(&t), &prev(&t))?;
+    let ok = match &same {
+        Some(same) => boolean::or(&boolean::not(same)?, &increasing)?,
+        None => increasing,
+    };
+    if ok.null_count() > 0 || ok.true_count() != n - 1 {
+        return Ok(false);
+    }
+    let Some(same) = same else { return Ok(true) };
+    // Each series must start only once: compare the first row of every run.
+    let starts: Vec<u32> = std::iter::once(0u32)
+        .chain((0..n - 1).filter(|&i| !same.value(i)).map(|i| i as u32 + 1))
+        .collect();
+    let indices = arrow::array::UInt32Array::from(starts);
+    let firsts = series_arrays
+        .iter()
+        .map(|a| arrow::compute::take(a.as_ref(), &indices, None))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let converter = RowConverter::new(
+        firsts
+            .iter()
+            .map(|a| SortField::new(a.data_type().clone()))
+            .collect(),
+    )?;
+    let rows = converter.convert_columns(&firsts)?;
+    let mut seen = std::collections::HashSet::with_capacity(rows.num_rows());
+    Ok(rows.iter().all(|r| seen.insert(r)))
+}
+
+/// First pair of rows `(earlier, later)` sharing the class key, by exact comparison of the encoded key.
 pub fn first_duplicate_key(
     spec: &TableSpec,
     batch: &RecordBatch,

@@ -9,21 +9,10 @@ pub fn from_duckdb(err: DuckError) -> Error {
         ErrorKind::Locked
     } else if text.contains("Transaction conflict") || text.contains("write-write conflict") {
         ErrorKind::Conflict
-    } else if text.contains("Constraint Error") || text.contains("Conversion Error") {
-        ErrorKind::Store
     } else {
         ErrorKind::Store
     };
     Error::new(kind, text).with_source(err)
-}
-
-/// True for DuckDB's refusal to upsert two rows with one key in a single statement.
-pub fn is_duplicate_in_batch(err: &Error) -> bool {
-    let m = err.message();
-    m.contains("can not update the same row twice")
-        || m.contains("cannot update the same row twice")
-        || m.contains("same row twice")
-        || (m.contains("Duplicate key") && m.contains("PRIMARY KEY"))
 }
 
 /// The locked-file error, saying what another process can and cannot do.

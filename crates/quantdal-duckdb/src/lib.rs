@@ -21,7 +21,6 @@ use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
 use duckdb::{AccessMode, Config, Connection};
 use futures::StreamExt;
 use quantdal_core::output::{conform_batch, projected_schema};
-use quantdal_core::validate::{duplicate_key_error, first_duplicate_key};
 use quantdal_core::{
     kline_schema, BatchStream, Error, ErrorKind, Interval, ProvisionStatus, Query, Result, Store,
     StoreInfo, StoreKind, TableSpec,
@@ -63,6 +62,8 @@ pub struct DuckDbStore {
     info: StoreInfo,
     pool: Arc<Pool>,
     read_only: bool,
+    /// Slices a save's batch is scanned in (DuckDB's thread count).
+    insert_parallelism: usize,
     write_locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
 }
 
@@ -133,6 +134,11 @@ impl DuckDbStore {
             },
             pool: Arc::new(Pool::new(conn, options.pool_size.max(1))),
             read_only: options.read_only,
+            insert_parallelism: options.threads.map(|t| t as usize).unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(usize::from)
+                    .unwrap_or(1)
+            }),
             write_locks: Mutex::new(HashMap::new()),
         })
     }
@@ -196,6 +202,17 @@ impl DuckDbStore {
         })
         .await
     }
+}
+
+/// Up to `parts` contiguous slices of at least 64k rows each (zero-copy).
+fn split_rows(batch: &RecordBatch, parts: usize) -> Vec<RecordBatch> {
+    let n = batch.num_rows();
+    let parts = parts.clamp(1, (n / 65_536).max(1));
+    let size = n.div_ceil(parts);
+    (0..n)
+        .step_by(size.max(1))
+        .map(|start| batch.slice(start, size.min(n - start)))
+        .collect()
 }
 
 fn create_parent(path: &Path) -> Result<()> {
@@ -322,27 +339,37 @@ impl Store for DuckDbStore {
         if batch.num_rows() == 0 {
             return Ok(0);
         }
+        // Held until the statement ends: no other save of this process can fill the table in between, and no
+        // other process can open the file, so "empty" below stays true while the INSERT runs.
         let lock = self.write_lock(&spec.table)?;
         let _guard = lock.lock().await;
         let scan_batch = strip_timezones(&batch)?;
-        let sql = sql::upsert(spec, &format!("{ARROW_SCAN}(?)"));
+        // The Arrow table function scans on one thread; one slice per DuckDB thread joined by UNION ALL
+        // lets the insert pipelines run in parallel.
+        let slices = split_rows(&scan_batch, self.insert_parallelism);
+        let scan = vec![format!("{ARROW_SCAN}(?)"); slices.len()];
+        let upsert = sql::upsert(spec, &scan);
+        let insert = sql::insert(spec, &scan);
+        let count = format!("SELECT count(*) FROM {}", ddl::quote(&spec.table));
         let rows = batch.num_rows() as u64;
-        let result = self
-            .blocking(move |conn| {
-                let registration = ArrowBatchRegistration::new(scan_batch);
-                // One statement: DuckDB runs it atomically, so a failure leaves the table untouched.
-                conn.execute(&sql, [&registration]).map_err(from_duckdb)
-            })
-            .await;
-        match result {
-            Ok(_) => Ok(rows),
-            Err(e) if errors::is_duplicate_in_batch(&e) => match first_duplicate_key(spec, &batch)?
-            {
-                Some((a, b)) => Err(duplicate_key_error(spec, a, b)),
-                None => Err(with_context(spec, "save")(e)),
-            },
-            Err(e) => Err(with_context(spec, "save")(e)),
-        }
+        self.blocking(move |conn| {
+            // An empty table cannot conflict: a plain INSERT skips the upsert's per-row conflict probe.
+            // (Batches never hold a key twice: validation rejects that before any store is called.)
+            let existing: i64 = conn
+                .query_row(&count, [], |r| r.get(0))
+                .map_err(from_duckdb)?;
+            let sql = if existing == 0 { &insert } else { &upsert };
+            let registrations: Vec<ArrowBatchRegistration> = slices
+                .into_iter()
+                .map(ArrowBatchRegistration::new)
+                .collect();
+            // One statement: DuckDB runs it atomically, so a failure leaves the table untouched.
+            conn.execute(sql, duckdb::params_from_iter(registrations.iter()))
+                .map_err(from_duckdb)?;
+            Ok(rows)
+        })
+        .await
+        .map_err(with_context(spec, "save"))
     }
 
     async fn load(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {

@@ -339,12 +339,29 @@ pub fn delete(spec: &TableSpec, query: &Query) -> Statement {
     }
 }
 
+/// `INSERT … SELECT … FROM <scan> [UNION ALL SELECT … FROM <scan>]…` with no conflict handling (for tables
+/// known to be empty).
+pub fn insert(spec: &TableSpec, scans: &[String]) -> String {
+    let list = spec
+        .columns
+        .iter()
+        .map(|c| quote(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let selects: Vec<String> = scans
+        .iter()
+        .map(|scan| format!("SELECT {list} FROM {scan}"))
+        .collect();
+    format!(
+        "INSERT INTO {} ({list}) {}",
+        quote(&spec.table),
+        selects.join(" UNION ALL ")
+    )
+}
+
 /// `INSERT … SELECT … FROM <arrow scan>` upserting on the class key (last write wins).
-pub fn upsert(spec: &TableSpec, scan: &str) -> String {
-    let columns: Vec<String> = spec.columns.iter().map(|c| quote(&c.name)).collect();
-    let list = columns.join(", ");
-    let table = quote(&spec.table);
-    let head = format!("INSERT INTO {table} ({list}) SELECT {list} FROM {scan}");
+pub fn upsert(spec: &TableSpec, scans: &[String]) -> String {
+    let head = insert(spec, scans);
     if spec.key.is_empty() {
         return head;
     }

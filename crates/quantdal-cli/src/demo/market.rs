@@ -33,7 +33,7 @@ pub fn securities(n: usize, rng: &mut SmallRng) -> Vec<Security> {
     (0..n)
         .map(|i| {
             let (prefix, exchange, board) = prefixes[i % prefixes.len()];
-            let code = i / prefixes.len();
+            let code = i / prefixes.len() + 1;
             Security {
                 symbol: format!("{prefix}{code:03}.{exchange}"),
                 exchange,
@@ -242,7 +242,12 @@ pub fn daily_bars(sec: &Security, days: &[NaiveDate], rng: &mut SmallRng) -> Vec
     let mut pre = sec.start_price;
     days.iter()
         .map(|d| {
-            let ret: f64 = rng.gen_range(-0.045..0.047);
+            // About one day in fifty closes at the ±10% daily limit, as A-shares do on news.
+            let ret: f64 = match rng.gen_range(0..100) {
+                0 => 0.1,
+                1 => -0.1,
+                _ => rng.gen_range(-0.045..0.047),
+            };
             let close = round2((pre * (1.0 + ret)).clamp(pre * 0.9, pre * 1.1).max(0.01));
             let open = round2((pre * (1.0 + rng.gen_range(-0.01..0.01))).max(0.01));
             let high = round2(open.max(close) * (1.0 + rng.gen_range(0.0..0.02)));
