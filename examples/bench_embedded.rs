@@ -185,6 +185,7 @@ async fn main() -> AnyResult<()> {
     let have_bin = bin.exists();
 
     let mut appender = vec![];
+    let mut resave = vec![];
     let (mut raw, mut store, mut dal_t, mut validate, mut import, mut load, mut load_store) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
@@ -221,6 +222,10 @@ async fn main() -> AnyResult<()> {
         let report = dal.save("tick_data", &batch).await?;
         dal_t.push(t.elapsed());
         assert_eq!(report.rows as usize, rows);
+        // The same rows again: every row conflicts, so this measures the upsert path.
+        let t = Instant::now();
+        dal.save("tick_data", &batch).await?;
+        resave.push(t.elapsed());
         let range = Timestamp::from_millis(1_704_159_000_000).ok_or("time")?
             ..Timestamp::from_millis(1_704_159_000_000 + 86_400_000).ok_or("time")?;
         let t = Instant::now();
@@ -288,6 +293,13 @@ async fn main() -> AnyResult<()> {
     println!("|---|---:|---:|---|");
     println!("| raw DuckDB `INSERT … SELECT FROM arrow(?)` into the keyed table | {:.3} s | {:.0} | baseline |", raw.as_secs_f64(), rate(rows, raw));
     let appender = median(appender);
+    let resave = median(resave);
+    println!(
+        "| `Dal::save` again, same rows (every row conflicts: upsert path) | {:.3} s | {:.0} | {:.2}× raw |",
+        resave.as_secs_f64(),
+        rate(rows, resave),
+        rate(rows, resave) / rate(rows, raw)
+    );
     println!(
         "| raw DuckDB Appender (`append_record_batch`) into the keyed table, one transaction | {:.3} s | {:.0} | {:.2}× raw |",
         appender.as_secs_f64(),

@@ -139,7 +139,7 @@ CREATE TABLE IF NOT EXISTS "symbols" (
     "delist_date" DATE,
     "is_st" BOOLEAN NOT NULL DEFAULT FALSE,
     "is_active" BOOLEAN NOT NULL DEFAULT TRUE,
-    "updated_at" TIMESTAMP,
+    "updated_at" TIMESTAMP_MS,
     PRIMARY KEY ("symbol")
 );
 CREATE INDEX IF NOT EXISTS "symbols_exchange_asset_type_idx" ON "symbols" ("exchange", "asset_type");
@@ -448,7 +448,7 @@ CREATE TABLE IF NOT EXISTS "data_sources" (
     "priority" INTEGER NOT NULL DEFAULT 100,
     "is_enabled" BOOLEAN NOT NULL DEFAULT TRUE,
     "description" VARCHAR,
-    "updated_at" TIMESTAMP,
+    "updated_at" TIMESTAMP_MS,
     PRIMARY KEY ("source_name")
 );
 COMMENT ON TABLE "data_sources" IS 'Data providers quantdal ingests from.';
@@ -474,10 +474,10 @@ CREATE TABLE IF NOT EXISTS "task_schedules" (
     "is_enabled" BOOLEAN NOT NULL DEFAULT TRUE,
     "timeout_seconds" INTEGER NOT NULL DEFAULT 3600,
     "max_retries" INTEGER NOT NULL DEFAULT 3,
-    "last_run_at" TIMESTAMP,
+    "last_run_at" TIMESTAMP_MS,
     "last_status" VARCHAR,
-    "next_run_at" TIMESTAMP,
-    "updated_at" TIMESTAMP,
+    "next_run_at" TIMESTAMP_MS,
+    "updated_at" TIMESTAMP_MS,
     PRIMARY KEY ("task_id")
 );
 COMMENT ON TABLE "task_schedules" IS 'Scheduled ingestion and computation jobs and their last run.';
@@ -505,7 +505,7 @@ CREATE TABLE IF NOT EXISTS "strategy_params" (
     "is_active" BOOLEAN NOT NULL DEFAULT TRUE,
     "description" VARCHAR,
     "updated_by" VARCHAR,
-    "updated_at" TIMESTAMP,
+    "updated_at" TIMESTAMP_MS,
     PRIMARY KEY ("strategy_id", "param_name", "version")
 );
 COMMENT ON TABLE "strategy_params" IS 'Versioned strategy parameters; a new version is a new row, old ones stay for audit.';
@@ -523,7 +523,7 @@ CREATE TABLE IF NOT EXISTS "system_config" (
     "config_key" VARCHAR NOT NULL,
     "config_value" VARCHAR NOT NULL,
     "description" VARCHAR,
-    "updated_at" TIMESTAMP,
+    "updated_at" TIMESTAMP_MS,
     PRIMARY KEY ("config_key")
 );
 COMMENT ON TABLE "system_config" IS 'Runtime key-value settings of the system (never secrets).';

@@ -953,7 +953,7 @@ pub async fn load_order_and_limit(dal: &Dal) {
         "Order::Desc"
     );
     let mut unordered = ticks_from(&load(dal, "ticks", Load::all().order(Order::Unordered)).await);
-    unordered.sort_by(|a, b| a.key().cmp(&b.key()));
+    unordered.sort_by_key(|a| a.key());
     assert_eq!(unordered, asc, "Order::Unordered returns the same rows");
 
     assert_eq!(
@@ -1088,7 +1088,7 @@ pub async fn load_stream_matches_load(dal: &Dal) {
         "the first streamed batch is not empty"
     );
     assert_eq!(
-        ticks_from(&[first.clone()]),
+        ticks_from(std::slice::from_ref(&first)),
         model[..first.num_rows()].to_vec()
     );
     drop(stream);
@@ -1186,7 +1186,7 @@ pub async fn latest_per_series(dal: &Dal) {
     let got = ticks_from(&latest(dal, "ticks", Load::all().symbols(["600000.SH"])).await);
     assert_eq!(got, vec![Tick::new("600000.SH", T0 + 9_000, 12.25, 1_000)]);
     let newer = Tick::new("600000.SH", T0 + 60_000, 13.0, 5).side("S");
-    save(dal, "ticks", &ticks_batch(&[newer.clone()])).await;
+    save(dal, "ticks", &ticks_batch(std::slice::from_ref(&newer))).await;
     let got = ticks_from(&latest(dal, "ticks", Load::all().symbols(["600000.SH"])).await);
     assert_eq!(got, vec![newer]);
 
@@ -2985,7 +2985,7 @@ pub async fn lossless_casts_accepted(dal: &Dal) {
         ("low", f64s([1.0, 2.0, 3.0])),
         ("close", f64s([1.0, 2.0, 3.0])),
         ("volume", i64s([1, 2, 3])),
-        ("turnover", f64s([1_000.5, 0.0001, -12_345.6789])),
+        ("turnover", f64s([1_000.5, 0.0001, -12_345.678_9])),
         ("suspended", opt_bools(vec![Some(true), None, Some(false)])),
     ]);
     save(dal, "daily", &float_decimals).await;
@@ -3410,7 +3410,9 @@ pub async fn typed_round_trip(dal: &Dal) {
     // Text JSON is kept as written where the store keeps text; either way it parses to the same value.
     assert_eq!(got.iter().filter(|d| d.meta.is_none()).count(), 1);
 
-    let cases: Vec<(&str, Load, Vec<(&str, i32)>)> = vec![
+    // (label, request, expected (instrument, value) rows)
+    type Case<'a> = (&'a str, Load, Vec<(&'a str, i32)>);
+    let cases: Vec<Case> = vec![
         (
             "turnover = '123.45'",
             Load::all().filter(col("turnover").eq("123.45")),

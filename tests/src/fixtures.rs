@@ -347,7 +347,7 @@ pub fn ticks_from(batches: &[RecordBatch]) -> Vec<Tick> {
 
 /// Sorted like a default (ascending) load: by series, then time.
 pub fn sorted_ticks(mut rows: Vec<Tick>) -> Vec<Tick> {
-    rows.sort_by(|a, b| a.key().cmp(&b.key()));
+    rows.sort_by_key(|a| a.key());
     rows
 }
 

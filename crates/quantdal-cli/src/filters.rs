@@ -43,6 +43,26 @@ fn unquote(s: &str) -> &str {
     s
 }
 
+/// Splits `a, 'b, c', "d"` at the commas outside quotes.
+fn split_list(list: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut start = 0;
+    for (i, c) in list.char_indices() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, ',') => {
+                parts.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&list[start..]);
+    parts
+}
+
 pub fn parse_predicate(text: &str) -> Result<quantdal::Predicate> {
     let bad = |why: &str| Error::invalid_query(format!("--where '{text}': {why}"));
     let t = text.trim();
@@ -72,7 +92,10 @@ pub fn parse_predicate(text: &str) -> Result<quantdal::Predicate> {
             .strip_prefix('(')
             .and_then(|r| r.strip_suffix(')'))
             .ok_or_else(|| bad("IN takes a parenthesised list"))?;
-        let values: Vec<Value> = inner.split(',').map(|v| Value::from(unquote(v))).collect();
+        let values: Vec<Value> = split_list(inner)
+            .into_iter()
+            .map(|v| Value::from(unquote(v)))
+            .collect();
         return Ok(c().is_in(values));
     }
     if lower.starts_with("between ") {
@@ -136,6 +159,15 @@ mod tests {
         assert_eq!(
             p.values,
             vec![Value::from("600000.SH"), Value::from("000001.SZ")]
+        );
+        let p = parse_predicate("name in ('Ping An, Bank', \"a'b\", c)").unwrap();
+        assert_eq!(
+            p.values,
+            vec![
+                Value::from("Ping An, Bank"),
+                Value::from("a'b"),
+                Value::from("c")
+            ]
         );
         let p = parse_predicate("trade_date between 2024-01-01 and 2024-02-01").unwrap();
         assert_eq!(

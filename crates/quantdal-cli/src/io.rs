@@ -15,6 +15,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use quantdal::{Dal, Error, ErrorKind, Load, Result, SaveOptions, TableSpec};
+use quantdal_core::output::projected_schema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
@@ -62,6 +63,8 @@ pub async fn import(
         timestamp_format: time_format.clone(),
     };
     let file = File::open(path).map_err(|e| file_err(path, e))?;
+    // The CSV columns in file order, to name the column of a value the CSV reader cannot parse.
+    let mut csv_fields: Option<Arc<Schema>> = None;
     let (reader, total): (
         Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>> + Send>,
         u64,
@@ -78,6 +81,7 @@ pub async fn import(
         }
         FileKind::Csv => {
             let schema = csv_schema(&spec, path, time_format.is_some())?;
+            csv_fields = Some(schema.clone());
             let reader = arrow::csv::ReaderBuilder::new(schema)
                 .with_header(true)
                 .with_batch_size(chunk_rows.max(1))
@@ -106,9 +110,19 @@ pub async fn import(
     let mut rows = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| {
-            Error::invalid_batch(format!("cannot read rows after row {rows}: {e}"))
+            let mut err = Error::invalid_batch(format!("cannot read rows after row {rows}: {e}"))
                 .with_file(path.display().to_string())
-                .with_class(class.to_string())
+                .with_class(class.to_string());
+            if let Some(schema) = &csv_fields {
+                let (column, row) = csv_error_place(&e.to_string(), schema);
+                if let Some(column) = column {
+                    err = err.with_column(column);
+                }
+                if let Some(row) = row {
+                    err = err.with_row(row);
+                }
+            }
+            err
         })?;
         let report = dal.save_with(class, &batch, &options).await.map_err(|e| {
             let note = format!(
@@ -129,6 +143,26 @@ pub async fn import(
         rows,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Where arrow's CSV reader failed. A value it cannot parse is named by the column's position in the file and
+/// a line counted from 0 at the header ("… for column 2 at line 3 …"); a record of the wrong width by a line
+/// counted from 1 at the header ("incorrect number of fields for line 4 …"). Returns the column's name and
+/// the data row counted from 0, as validation errors count rows.
+fn csv_error_place(message: &str, schema: &Schema) -> (Option<String>, Option<usize>) {
+    let number_after = |key: &str| -> Option<usize> {
+        let rest = &message[message.find(key)? + key.len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let column = number_after("for column ")
+        .or_else(|| number_after("Error parsing column "))
+        .and_then(|i| schema.fields().get(i))
+        .map(|f| f.name().clone());
+    let row = number_after(" at line ")
+        .and_then(|line| line.checked_sub(1))
+        .or_else(|| number_after("for line ").and_then(|line| line.checked_sub(2)));
+    (column, row)
 }
 
 /// The CSV header picks the columns; their types come from the class, so values are parsed, not guessed.
@@ -164,6 +198,9 @@ fn csv_schema(spec: &TableSpec, path: &Path, timestamps_as_text: bool) -> Result
 /// Streams the class's rows matching `load` into a file; returns rows written.
 pub async fn export(dal: &Dal, class: &str, path: &Path, load: Load) -> Result<u64> {
     let kind = file_kind(path)?;
+    // The columns the load returns, for a file with no rows (a projection keeps only its columns).
+    let spec = dal.spec(class)?;
+    let schema = projected_schema(&spec, &load.resolve(&spec)?.columns);
     let mut stream = dal.load_stream(class, load).await?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| file_err(path, e))?;
@@ -198,12 +235,11 @@ pub async fn export(dal: &Dal, class: &str, path: &Path, load: Load) -> Result<u
                     w.close().map_err(|e| file_err(path, e))?;
                 }
                 None => {
-                    // No rows: still write a valid file with the class schema.
-                    let spec = dal.spec(class)?;
+                    // No rows: still write a valid file with the columns of the load.
                     let f = file
                         .take()
                         .ok_or_else(|| file_err(path, "file already taken"))?;
-                    ArrowWriter::try_new(f, spec.arrow_schema(), Some(props))
+                    ArrowWriter::try_new(f, schema, Some(props))
                         .map_err(|e| file_err(path, e))?
                         .close()
                         .map_err(|e| file_err(path, e))?;
@@ -218,6 +254,10 @@ pub async fn export(dal: &Dal, class: &str, path: &Path, load: Load) -> Result<u
                 let batch = batch?;
                 writer.write(&batch)?;
                 rows += batch.num_rows() as u64;
+            }
+            if rows == 0 {
+                // No rows: still write the header line.
+                writer.write(&RecordBatch::new_empty(schema))?;
             }
         }
     }

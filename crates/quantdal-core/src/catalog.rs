@@ -387,6 +387,7 @@ fn build_class(raw: RawClass, default_precision: TimePrecision) -> Result<TableS
         indexes,
         kline,
         raw.options,
+        default_precision,
     ))
 }
 

@@ -108,6 +108,8 @@ pub struct TableSpec {
     pub indexes: Vec<IndexSpec>,
     pub kline: Option<KlineSource>,
     pub options: BackendOptions,
+    /// Precision of every TIMESTAMP column: the time column's, else the catalog default.
+    precision: TimePrecision,
     schema: SchemaRef,
     positions: HashMap<String, usize>,
 }
@@ -127,11 +129,12 @@ impl TableSpec {
         indexes: Vec<IndexSpec>,
         kline: Option<KlineSource>,
         options: BackendOptions,
+        default_precision: TimePrecision,
     ) -> Self {
         let precision = time
             .as_ref()
             .map(|t| t.precision)
-            .unwrap_or(TimePrecision::Us);
+            .unwrap_or(default_precision);
         let fields: Vec<Field> = columns
             .iter()
             .map(|c| Field::new(&c.name, c.data_type.arrow_type(precision), c.nullable))
@@ -154,6 +157,7 @@ impl TableSpec {
             indexes,
             kline,
             options,
+            precision,
             schema: Arc::new(Schema::new(fields)),
             positions,
         }
@@ -172,12 +176,9 @@ impl TableSpec {
     pub fn time_column(&self) -> Option<&ColumnSpec> {
         self.time.as_ref().and_then(|t| self.column(&t.column))
     }
-    /// Timestamp precision of the class (microseconds when it declares no time column).
+    /// Timestamp precision of the class (the catalog's `defaults.precision` when it has no time column).
     pub fn precision(&self) -> TimePrecision {
-        self.time
-            .as_ref()
-            .map(|t| t.precision)
-            .unwrap_or(TimePrecision::Us)
+        self.precision
     }
     pub fn is_key(&self, column: &str) -> bool {
         self.key.iter().any(|k| k == column)
@@ -187,7 +188,9 @@ impl TableSpec {
     }
     /// Columns that are neither key nor tag: the ones an upsert overwrites.
     pub fn value_columns(&self) -> impl Iterator<Item = &ColumnSpec> {
-        self.columns.iter().filter(|c| !self.is_key(&c.name))
+        self.columns
+            .iter()
+            .filter(|c| !self.is_key(&c.name) && !self.is_tag(&c.name))
     }
     /// The series key: the tags, or the key without its time column when no tags are declared.
     pub fn series_columns(&self) -> Vec<&str> {

@@ -408,3 +408,359 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod snapshots {
+    //! The SQL every generator emits, with its parameters, for a small catalog that covers each column
+    //! type, precision and key shape. A change shows up in review as a diff of `src/snapshots/*.snap`.
+
+    use quantdal_core::{col, Catalog, Interval, Load, Order, TableSpec, Timestamp};
+
+    use super::*;
+
+    const CATALOG: &str = r#"
+version: 1
+classes:
+  - name: ticks
+    category: market
+    store: main
+    time: { column: ts, precision: ms }
+    tags: [symbol]
+    columns:
+      - { name: ts, type: TIMESTAMP }
+      - { name: symbol, type: VARCHAR(16) }
+      - { name: price, type: DOUBLE, nullable: false }
+      - { name: volume, type: BIGINT, nullable: false }
+      - { name: amount, type: DOUBLE }
+      - { name: lots, type: INT }
+      - { name: fee, type: "DECIMAL(18,4)" }
+      - { name: side, type: VARCHAR(1) }
+      - { name: auction, type: BOOL }
+      - { name: settle, type: DATE }
+    kline: { price: price, volume: volume, amount: amount }
+
+  - name: ns_ticks
+    category: market
+    store: main
+    time: { column: ts, precision: ns }
+    tags: [symbol]
+    columns:
+      - { name: ts, type: TIMESTAMP }
+      - { name: symbol, type: VARCHAR(16) }
+      - { name: price, type: DOUBLE, nullable: false }
+      - { name: size, type: DOUBLE, nullable: false }
+    kline: { price: price, volume: size }
+
+  - name: bars
+    category: market
+    store: main
+    time: { column: ts, precision: us }
+    tags: [symbol, frequency]
+    columns:
+      - { name: ts, type: TIMESTAMP }
+      - { name: symbol, type: VARCHAR(16) }
+      - { name: frequency, type: VARCHAR(8) }
+      - { name: open, type: DOUBLE, nullable: false }
+      - { name: high, type: DOUBLE, nullable: false }
+      - { name: low, type: DOUBLE, nullable: false }
+      - { name: close, type: DOUBLE, nullable: false }
+      - { name: volume, type: BIGINT, nullable: false }
+      - { name: amount, type: DOUBLE, nullable: false }
+    kline: { open: open, high: high, low: low, close: close, volume: volume, amount: amount }
+
+  - name: daily
+    category: market
+    store: main
+    time: { column: trade_date }
+    tags: [symbol]
+    columns:
+      - { name: trade_date, type: DATE }
+      - { name: symbol, type: VARCHAR(16) }
+      - { name: open, type: DOUBLE, nullable: false }
+      - { name: high, type: DOUBLE, nullable: false }
+      - { name: low, type: DOUBLE, nullable: false }
+      - { name: close, type: DOUBLE, nullable: false }
+      - { name: volume, type: BIGINT, nullable: false }
+      - { name: turnover, type: "DECIMAL(18,4)", nullable: false }
+    kline: { open: open, high: high, low: low, close: close, volume: volume, amount: turnover }
+
+  - name: orders
+    category: transaction
+    store: main
+    time: { column: ts, precision: us }
+    key: [order_id]
+    columns:
+      - { name: order_id, type: VARCHAR(64) }
+      - { name: ts, type: TIMESTAMP }
+      - { name: status, type: VARCHAR(16), nullable: false }
+
+  - name: instruments
+    category: reference
+    store: main
+    key: [code]
+    columns:
+      - { name: code, type: VARCHAR(16) }
+      - { name: name, type: TEXT, nullable: false }
+      - { name: lot_size, type: INT, nullable: false }
+
+  - name: memberships
+    category: reference
+    store: main
+    key: [index_code, symbol]
+    columns:
+      - { name: index_code, type: VARCHAR(16) }
+      - { name: symbol, type: VARCHAR(16) }
+
+  - name: events
+    category: meta
+    store: main
+    columns:
+      - { name: message, type: TEXT, nullable: false }
+      - { name: level, type: INT }
+"#;
+
+    fn spec(name: &str) -> std::sync::Arc<TableSpec> {
+        let catalog = Catalog::from_yaml(CATALOG, "<sql snapshots>").unwrap();
+        catalog.get(name).unwrap().clone()
+    }
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    fn query(spec: &TableSpec, load: Load) -> Query {
+        load.resolve(spec).unwrap()
+    }
+
+    fn interval(text: &str) -> Interval {
+        text.parse().unwrap()
+    }
+
+    fn show(statement: &Statement) -> String {
+        format!("{}\n\nparams: {:#?}", statement.sql, statement.params)
+    }
+
+    #[test]
+    fn select_with_range_symbols_every_op_projection_desc_and_limit() {
+        let spec = spec("ticks");
+        let load = Load::range(at("2024-01-02 01:30:00")..at("2024-01-02 07:00:00.0005"))
+            .symbols(["600000.SH", "000001.SZ"])
+            .columns(["ts", "symbol", "price", "volume", "fee"])
+            .filter(col("price").eq(10.5))
+            .filter(col("price").ne(11))
+            .filter(col("volume").lt(1_000))
+            .filter(col("volume").le("2000"))
+            .filter(col("lots").gt(1))
+            .filter(col("lots").ge(2))
+            .filter(col("side").is_in(["B", "S"]))
+            .filter(col("fee").between("0.5", 1.25))
+            .filter(col("amount").is_null())
+            .filter(col("settle").is_not_null())
+            .filter(col("ts").ne(at("2024-01-02 02:00:00.123")))
+            .filter(col("auction").eq(false))
+            .filter(col("settle").ge("2024-01-03"))
+            .order(Order::Desc)
+            .limit(50);
+        insta::assert_snapshot!("select_filtered", show(&select(&spec, &query(&spec, load))));
+    }
+
+    #[test]
+    fn select_defaults() {
+        let ticks = spec("ticks");
+        insta::assert_snapshot!(
+            "select_all_ticks",
+            show(&select(&ticks, &query(&ticks, Load::all())))
+        );
+        let ns = spec("ns_ticks");
+        let load = Load::all()
+            .since(at("2024-01-02 01:30:00.000000001"))
+            .order(Order::Unordered);
+        insta::assert_snapshot!(
+            "select_ns_since_unordered",
+            show(&select(&ns, &query(&ns, load)))
+        );
+        let instruments = spec("instruments");
+        insta::assert_snapshot!(
+            "select_all_instruments",
+            show(&select(&instruments, &query(&instruments, Load::all())))
+        );
+        let events = spec("events");
+        insta::assert_snapshot!(
+            "select_all_keyless",
+            show(&select(&events, &query(&events, Load::all().limit(3))))
+        );
+    }
+
+    #[test]
+    fn latest_per_series() {
+        let ticks = spec("ticks");
+        let load = Load::all()
+            .until(at("2024-01-03"))
+            .symbols(["600000.SH"])
+            .columns(["symbol", "ts", "price"]);
+        insta::assert_snapshot!(
+            "latest_ticks",
+            show(&latest(&ticks, &query(&ticks, load)).unwrap())
+        );
+        let orders = spec("orders");
+        let load = Load::all().filter(col("status").eq("filled")).limit(10);
+        insta::assert_snapshot!(
+            "latest_orders_series_from_key",
+            show(&latest(&orders, &query(&orders, load)).unwrap())
+        );
+        let instruments = spec("instruments");
+        assert_eq!(
+            latest(&instruments, &query(&instruments, Load::all())),
+            None
+        );
+    }
+
+    #[test]
+    fn kline_from_ticks() {
+        let ticks = spec("ticks");
+        let load = Load::range(at("2024-01-02 01:30:00")..at("2024-01-02 02:30:00"))
+            .symbols(["600000.SH"]);
+        insta::assert_snapshot!(
+            "kline_ticks_1m",
+            show(&kline(&ticks, interval("1m"), &query(&ticks, load)).unwrap())
+        );
+        let ns = spec("ns_ticks");
+        let load = Load::all().order(Order::Unordered);
+        insta::assert_snapshot!(
+            "kline_ns_ticks_5m_double_volume_no_amount",
+            show(&kline(&ns, interval("5m"), &query(&ns, load)).unwrap())
+        );
+        let instruments = spec("instruments");
+        assert_eq!(
+            kline(
+                &instruments,
+                interval("1m"),
+                &query(&instruments, Load::all())
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn kline_from_bars() {
+        let bars = spec("bars");
+        let load = Load::range(at("2024-01-02")..at("2024-01-03"))
+            .filter(col("frequency").eq("1m"))
+            .order(Order::Desc)
+            .limit(100);
+        insta::assert_snapshot!(
+            "kline_bars_1h",
+            show(&kline(&bars, interval("1h"), &query(&bars, load)).unwrap())
+        );
+    }
+
+    #[test]
+    fn kline_on_a_date_class() {
+        let daily = spec("daily");
+        let load = Load::range(at("2024-01-01")..at("2024-04-01")).symbols(["600000.SH"]);
+        insta::assert_snapshot!(
+            "kline_daily_7d",
+            show(&kline(&daily, interval("7d"), &query(&daily, load)).unwrap())
+        );
+    }
+
+    #[test]
+    fn delete_statements() {
+        let ticks = spec("ticks");
+        let load = Load::range(at("2024-01-02 01:30:00")..at("2024-01-02 02:30:00"))
+            .symbols(["600000.SH"]);
+        insta::assert_snapshot!("delete_ticks", show(&delete(&ticks, &query(&ticks, load))));
+        let daily = spec("daily");
+        // A range that does not fall on midnight: the DATE bounds round up (ceiling) on both ends.
+        let load = Load::range(at("2024-01-01 12:00:00")..at("2024-01-05"))
+            .filter(col("turnover").gt("1000.5"));
+        insta::assert_snapshot!("delete_daily", show(&delete(&daily, &query(&daily, load))));
+        let instruments = spec("instruments");
+        let load = Load::all().filter(col("code").is_in(["600000.SH", "000001.SZ"]));
+        insta::assert_snapshot!(
+            "delete_instruments",
+            show(&delete(&instruments, &query(&instruments, load)))
+        );
+    }
+
+    /// Every generated statement prepares and runs (on empty tables) in DuckDB with its parameters bound.
+    #[test]
+    fn every_statement_runs_in_duckdb() {
+        let conn = duckdb::Connection::open_in_memory().unwrap();
+        let catalog = Catalog::from_yaml(CATALOG, "<sql snapshots>").unwrap();
+        for spec in catalog.classes() {
+            for statement in crate::ddl::create_statements(spec) {
+                conn.execute_batch(&statement).unwrap();
+            }
+        }
+        let ticks = spec("ticks");
+        let daily = spec("daily");
+        let bars = spec("bars");
+        let ns = spec("ns_ticks");
+        let orders = spec("orders");
+        let range = || Load::range(at("2024-01-01 12:00:00")..at("2024-01-05 00:00:00.0005"));
+        let filtered = range()
+            .symbols(["600000.SH"])
+            .filter(col("price").ge(1))
+            .filter(col("fee").between("0.5", 1.25))
+            .filter(col("settle").lt("2024-02-01"))
+            .filter(col("auction").eq(true))
+            .filter(col("ts").ne(at("2024-01-02 02:00:00.123")))
+            .filter(col("side").is_not_null())
+            .order(Order::Desc)
+            .limit(5);
+        let statements = [
+            select(&ticks, &query(&ticks, filtered.clone())),
+            latest(&ticks, &query(&ticks, filtered.clone())).unwrap(),
+            latest(&orders, &query(&orders, Load::all())).unwrap(),
+            kline(&ticks, interval("1m"), &query(&ticks, filtered)).unwrap(),
+            kline(&ns, interval("5m"), &query(&ns, range())).unwrap(),
+            kline(&bars, interval("1h"), &query(&bars, range())).unwrap(),
+            kline(&daily, interval("7d"), &query(&daily, range())).unwrap(),
+            select(
+                &daily,
+                &query(&daily, range().filter(col("turnover").gt("1000.5"))),
+            ),
+        ];
+        for statement in statements {
+            let mut stmt = conn
+                .prepare(&statement.sql)
+                .unwrap_or_else(|e| panic!("{e}\n{}", statement.sql));
+            let mut rows = stmt
+                .query(duckdb::params_from_iter(statement.params.iter()))
+                .unwrap_or_else(|e| panic!("{e}\n{}", statement.sql));
+            assert!(rows.next().unwrap().is_none(), "{}", statement.sql);
+        }
+        let deletes = [
+            delete(&ticks, &query(&ticks, range().symbols(["600000.SH"]))),
+            delete(&daily, &query(&daily, range())),
+        ];
+        for statement in deletes {
+            let n = conn
+                .execute(
+                    &statement.sql,
+                    duckdb::params_from_iter(statement.params.iter()),
+                )
+                .unwrap_or_else(|e| panic!("{e}\n{}", statement.sql));
+            assert_eq!(n, 0);
+        }
+    }
+
+    #[test]
+    fn upsert_by_key_shape() {
+        let scan = ["quantdal_arrow_scan(?)".to_string()];
+        insta::assert_snapshot!("upsert_keyed", upsert(&spec("instruments"), &scan));
+        insta::assert_snapshot!("upsert_series_keyed", upsert(&spec("ticks"), &scan));
+        insta::assert_snapshot!("upsert_all_key", upsert(&spec("memberships"), &scan));
+        insta::assert_snapshot!("upsert_keyless", upsert(&spec("events"), &scan));
+        // Several scans (slices of one batch) are one statement.
+        let scans = [
+            "quantdal_arrow_scan(?)".to_string(),
+            "quantdal_arrow_scan(?)".to_string(),
+        ];
+        insta::assert_snapshot!("upsert_two_scans", upsert(&spec("instruments"), &scans));
+        // The empty-table path: the same column list, no conflict clause.
+        insta::assert_snapshot!("insert_keyed", insert(&spec("instruments"), &scan));
+        insta::assert_snapshot!("insert_two_scans", insert(&spec("memberships"), &scans));
+    }
+}

@@ -8,6 +8,9 @@ use quantdal_core::{Catalog, Error, ErrorKind, Result, Settings, StoreKind};
 
 use crate::ClassInfo;
 
+/// DDL per store name, then per class: `(class, statements)` in catalog order.
+pub type ProvisionPlan = BTreeMap<String, Vec<(String, Vec<String>)>>;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub settings: Settings,
@@ -58,8 +61,8 @@ impl Config {
     }
 
     /// The statements `provision` would run, per store and class, computed offline.
-    pub fn provision_plan(&self) -> Result<BTreeMap<String, Vec<(String, Vec<String>)>>> {
-        let mut plan: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
+    pub fn provision_plan(&self) -> Result<ProvisionPlan> {
+        let mut plan = ProvisionPlan::new();
         for spec in self.catalog.classes() {
             let Some(store) = self.settings.resolve(&spec.store) else {
                 continue;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use futures::TryStreamExt;
 
-pub use config::Config;
+pub use config::{Config, ProvisionPlan};
 pub use open::OpenOptions;
 pub use quantdal_core::{
     col, BatchStream, Catalog, Category, Error, ErrorKind, Interval, Load, Op, Order, Predicate,
@@ -174,7 +174,7 @@ impl Dal {
     }
 
     /// The DDL `provision` would run, grouped by store, without touching any store.
-    pub fn provision_plan(&self) -> Result<BTreeMap<String, Vec<(String, Vec<String>)>>> {
+    pub fn provision_plan(&self) -> Result<ProvisionPlan> {
         self.config.provision_plan()
     }
 

@@ -433,7 +433,7 @@ fn daily_batch(daily: &[Vec<market::Daily>], rng: &mut SmallRng) -> Result<Recor
     let shares: Vec<f64> = daily
         .iter()
         .zip(&float_shares)
-        .flat_map(|(bars, s)| std::iter::repeat(*s).take(bars.len()))
+        .flat_map(|(bars, s)| std::iter::repeat_n(*s, bars.len()))
         .collect();
     let pe: Vec<Option<f64>> = rows
         .iter()
