@@ -125,15 +125,25 @@ pub async fn import(
             err
         })?;
         let report = dal.save_with(class, &batch, &options).await.map_err(|e| {
-            let note = format!(
-                "{} (rows before this chunk: {rows}, already saved)",
-                e.message()
-            );
-            Error::new(e.kind(), note)
+            let note = if rows == 0 {
+                format!("{} (nothing was saved)", e.message())
+            } else {
+                format!(
+                    "{} (the {rows} rows before this chunk were saved; re-running the import is safe)",
+                    e.message()
+                )
+            };
+            let mut err = Error::new(e.kind(), note)
                 .with_class(class.to_string())
-                .with_file(path.display().to_string())
-                .with_row(rows as usize + e.row().unwrap_or(0))
-                .with_column(e.column().unwrap_or_default().to_string())
+                .with_file(path.display().to_string());
+            // Rows count from the first data row of the file, across chunks.
+            if let Some(row) = e.row() {
+                err = err.with_row(rows as usize + row);
+            }
+            if let Some(column) = e.column() {
+                err = err.with_column(column.to_string());
+            }
+            err
         })?;
         rows += report.rows;
         bar.set_position(rows);
