@@ -31,7 +31,7 @@ pub fn print_batches(batches: &[RecordBatch], format: Format) -> Result<()> {
                 shown.push(b.slice(0, take));
                 left -= take;
             }
-            if !shown.is_empty() {
+            if total > 0 {
                 writeln!(out, "{}", pretty_format_batches(&shown)?).map_err(io_err)?;
             }
             if total > TABLE_ROWS {

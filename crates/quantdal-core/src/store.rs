@@ -14,7 +14,8 @@ use crate::load::Query;
 use crate::settings::StoreKind;
 use crate::spec::TableSpec;
 
-/// Batches of a load, in order; dropping the stream cancels the rest of the read.
+/// Batches of a load, in order; dropping the stream cancels the rest of the read. Loads, `latest` and
+/// `kline` always yield at least one batch, so callers see the result schema even when no row matches.
 pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

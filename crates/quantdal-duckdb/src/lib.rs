@@ -198,6 +198,9 @@ impl DuckDbStore {
                     out.push(conform_batch(&batch, &schema)?);
                 }
             }
+            if out.is_empty() {
+                out.push(RecordBatch::new_empty(schema));
+            }
             Ok(out)
         })
         .await
@@ -385,15 +388,20 @@ impl Store for DuckDbStore {
                 let batches = stmt
                     .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
                     .map_err(from_duckdb)?;
+                let mut sent = false;
                 for batch in batches {
                     let batch = batch.map_err(from_duckdb)?;
                     if batch.num_rows() == 0 {
                         continue;
                     }
+                    sent = true;
                     // A closed channel means the caller dropped the stream: stop reading.
                     if tx.blocking_send(conform_batch(&batch, &schema)).is_err() {
                         return Ok(());
                     }
+                }
+                if !sent {
+                    let _ = tx.blocking_send(Ok(RecordBatch::new_empty(schema)));
                 }
                 Ok(())
             };
