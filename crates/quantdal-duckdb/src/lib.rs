@@ -99,6 +99,11 @@ impl DuckDbStore {
                 AccessMode::ReadWrite
             })
             .map_err(from_duckdb)?;
+        // Rows are always read back with an explicit ORDER BY, so physical order carries no meaning and
+        // DuckDB may run insert pipelines in parallel.
+        config = config
+            .with("preserve_insertion_order", "false")
+            .map_err(from_duckdb)?;
         if let Some(t) = options.threads {
             config = config.threads(i64::from(t)).map_err(from_duckdb)?;
         }
