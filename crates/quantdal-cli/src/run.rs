@@ -147,11 +147,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     ));
                 }
                 dal.truncate(&class).await?
-            } else if load.start.is_none()
-                && load.end.is_none()
-                && load.tags.is_empty()
-                && load.filters.is_empty()
-            {
+            } else if load.is_unfiltered() {
                 return Err(Error::new(
                     ErrorKind::InvalidQuery,
                     "refusing to delete without a filter: give --symbol/--start/--end/--where, or --all",

@@ -126,6 +126,11 @@ impl Error {
         self.0.source = Some(Box::new(source));
         self
     }
+    /// Puts `prefix: ` before the message, keeping kind, context and source.
+    pub fn with_message_prefix(mut self, prefix: impl std::fmt::Display) -> Self {
+        self.0.message = format!("{prefix}: {}", self.0.message);
+        self
+    }
     pub fn set_temporary(mut self, temporary: bool) -> Self {
         self.0.temporary = temporary;
         self

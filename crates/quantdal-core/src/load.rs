@@ -280,6 +280,14 @@ impl Load {
         self
     }
 
+    /// True when the request names no range, tag or predicate: it matches every row of the class.
+    pub fn is_unfiltered(&self) -> bool {
+        self.start.is_none()
+            && self.end.is_none()
+            && self.tags.is_empty()
+            && self.filters.is_empty()
+    }
+
     /// Checks every name and value against `spec` and coerces values to their column types.
     pub fn resolve(&self, spec: &TableSpec) -> Result<Query> {
         let with_class = |e: Error| e.with_class(spec.name.clone());

@@ -50,9 +50,6 @@ impl fmt::Display for ProvisionStatus {
 pub trait Store: Send + Sync + fmt::Debug {
     fn info(&self) -> &StoreInfo;
 
-    /// The statements `provision` would run for `spec`, without touching the store.
-    fn ddl(&self, spec: &TableSpec) -> Vec<String>;
-
     /// Creates what is missing, idempotently, and reports drift it does not fix.
     async fn provision(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus>;
 

@@ -103,8 +103,3 @@ pub fn create_statements(spec: &TableSpec) -> Vec<String> {
     }
     out
 }
-
-/// The type name DuckDB reports in `information_schema.columns` for a column created by [`column_type`].
-pub fn reported_type(ty: NeutralType, precision: TimePrecision) -> String {
-    column_type(ty, precision)
-}

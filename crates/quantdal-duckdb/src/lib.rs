@@ -279,12 +279,7 @@ fn strip_timezones(batch: &RecordBatch) -> Result<RecordBatch> {
 
 fn with_context<'a>(spec: &'a TableSpec, op: &'static str) -> impl Fn(Error) -> Error + 'a {
     move |e: Error| {
-        let table = &spec.table;
-        let msg = format!("table {table}: {}", e.message());
-        let kind = e.kind();
-        let temporary = e.is_temporary();
-        Error::new(kind, msg)
-            .set_temporary(temporary)
+        e.with_message_prefix(format_args!("table {}", spec.table))
             .with_class(spec.name.clone())
             .with_operation(op)
     }
@@ -294,10 +289,6 @@ fn with_context<'a>(spec: &'a TableSpec, op: &'static str) -> impl Fn(Error) -> 
 impl Store for DuckDbStore {
     fn info(&self) -> &StoreInfo {
         &self.info
-    }
-
-    fn ddl(&self, spec: &TableSpec) -> Vec<String> {
-        create_statements(spec)
     }
 
     async fn provision(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
@@ -502,7 +493,8 @@ fn live_columns(conn: &Connection, table: &str) -> Result<Vec<(String, String, b
 fn drift(spec: &TableSpec, live: &[(String, String, bool)]) -> Vec<String> {
     let mut out = Vec::new();
     for c in &spec.columns {
-        let expected = ddl::reported_type(c.data_type, spec.precision());
+        // information_schema reports the very names the DDL used.
+        let expected = column_type(c.data_type, spec.precision());
         match live.iter().find(|(n, _, _)| n == &c.name) {
             None => out.push(format!("column {} is missing", c.name)),
             Some((_, ty, nullable)) => {

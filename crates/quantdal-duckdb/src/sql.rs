@@ -272,21 +272,13 @@ pub fn kline(spec: &TableSpec, interval: Interval, query: &Query) -> Option<Stat
         Some(a) => format!("CAST(sum({}) AS DOUBLE)", quote(a)),
         None => "CAST(NULL AS DOUBLE)".into(),
     };
-    let aggregates = match source {
+    // Ticks are bars whose open, high, low and close are all the tick price.
+    let (open, high, low, close, volume, amount) = match source {
         KlineSource::Ticks {
             price,
             volume,
             amount,
-        } => {
-            let p = quote(price);
-            format!(
-                "CAST(arg_min({p}, {t}) AS DOUBLE) AS \"open\", CAST(max({p}) AS DOUBLE) AS \"high\", \
-                 CAST(min({p}) AS DOUBLE) AS \"low\", CAST(arg_max({p}, {t}) AS DOUBLE) AS \"close\", \
-                 {} AS \"volume\", {} AS \"amount\", count(*) AS \"count\"",
-                volume_cast(volume),
-                amount_sql(amount)
-            )
-        }
+        } => (price, price, price, price, volume, amount),
         KlineSource::Bars {
             open,
             high,
@@ -294,18 +286,19 @@ pub fn kline(spec: &TableSpec, interval: Interval, query: &Query) -> Option<Stat
             close,
             volume,
             amount,
-        } => format!(
-            "CAST(arg_min({}, {t}) AS DOUBLE) AS \"open\", CAST(max({}) AS DOUBLE) AS \"high\", \
-             CAST(min({}) AS DOUBLE) AS \"low\", CAST(arg_max({}, {t}) AS DOUBLE) AS \"close\", \
-             {} AS \"volume\", {} AS \"amount\", count(*) AS \"count\"",
-            quote(open),
-            quote(high),
-            quote(low),
-            quote(close),
-            volume_cast(volume),
-            amount_sql(amount)
-        ),
+        } => (open, high, low, close, volume, amount),
     };
+    let aggregates = format!(
+        "CAST(arg_min({}, {t}) AS DOUBLE) AS \"open\", CAST(max({}) AS DOUBLE) AS \"high\", \
+         CAST(min({}) AS DOUBLE) AS \"low\", CAST(arg_max({}, {t}) AS DOUBLE) AS \"close\", \
+         {} AS \"volume\", {} AS \"amount\", count(*) AS \"count\"",
+        quote(open),
+        quote(high),
+        quote(low),
+        quote(close),
+        volume_cast(volume),
+        amount_sql(amount)
+    );
     let filter = where_clause(spec, query, &mut params);
     let dir = if query.order == Order::Desc {
         " DESC"

@@ -72,9 +72,6 @@ impl Store for RetryStore {
     fn info(&self) -> &StoreInfo {
         self.inner.info()
     }
-    fn ddl(&self, spec: &TableSpec) -> Vec<String> {
-        self.inner.ddl(spec)
-    }
     async fn provision(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
         self.run(|| self.inner.provision(spec)).await
     }
@@ -155,9 +152,6 @@ impl TracingStore {
 impl Store for TracingStore {
     fn info(&self) -> &StoreInfo {
         self.inner.info()
-    }
-    fn ddl(&self, spec: &TableSpec) -> Vec<String> {
-        self.inner.ddl(spec)
     }
     async fn provision(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
         let t = Instant::now();

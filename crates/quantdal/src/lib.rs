@@ -247,7 +247,6 @@ impl Dal {
             .parse()
             .map_err(|e: Error| e.with_class(class.to_string()))?;
         check_interval(&spec, interval)?;
-        quantdal_core::kline_schema(&spec)?;
         let query = load.resolve(&spec)?;
         store.kline(&spec, interval, query).await
     }
@@ -255,11 +254,7 @@ impl Dal {
     /// Deletes the rows matching `load`, which must name a range or a filter (see [`Dal::truncate`]).
     pub async fn delete(&self, class: &str, load: Load) -> Result<u64> {
         let (spec, store) = self.route(class)?;
-        if load.start.is_none()
-            && load.end.is_none()
-            && load.tags.is_empty()
-            && load.filters.is_empty()
-        {
+        if load.is_unfiltered() {
             return Err(Error::invalid_query(
                 "delete without a range or filter would remove every row; use truncate for that",
             )

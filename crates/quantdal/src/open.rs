@@ -108,7 +108,10 @@ fn open_store(settings: &StoreSettings, options: &OpenOptions) -> Result<Arc<dyn
                     read_only: settings.read_only || options.read_only,
                     threads: settings.threads,
                     memory_limit: settings.memory_limit.clone(),
-                    pool_size: settings.pool_size.map(|n| n as usize).unwrap_or(16),
+                    pool_size: settings
+                        .pool_size
+                        .map(|n| n as usize)
+                        .unwrap_or(DuckDbOptions::default().pool_size),
                 },
             )?;
             Ok(Arc::new(store))
