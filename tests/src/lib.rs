@@ -18,6 +18,7 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod services;
 
 use std::path::Path;
 
@@ -94,6 +95,8 @@ macro_rules! __conformance_test {
     (unprovisioned $harness:path, $check:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn $check() {
+            // Declared first so it drops last: after the `Dal`, it runs what the harness registered.
+            let _cleanup = $crate::services::CleanupGuard;
             let dir = $crate::tempfile::tempdir().expect("temporary folder");
             let Some(dal) = $harness(dir.path()).await else {
                 eprintln!("store not available: skipping {}", stringify!($check));
@@ -105,6 +108,8 @@ macro_rules! __conformance_test {
     (provisioned $harness:path, $check:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn $check() {
+            // Declared first so it drops last: after the `Dal`, it runs what the harness registered.
+            let _cleanup = $crate::services::CleanupGuard;
             let dir = $crate::tempfile::tempdir().expect("temporary folder");
             let Some(dal) = $harness(dir.path()).await else {
                 eprintln!("store not available: skipping {}", stringify!($check));
@@ -117,6 +122,8 @@ macro_rules! __conformance_test {
     (shared $harness:path, $check:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn $check() {
+            // Declared first so it drops last: after the `Dal`, it runs what the harness registered.
+            let _cleanup = $crate::services::CleanupGuard;
             let dir = $crate::tempfile::tempdir().expect("temporary folder");
             let Some(dal) = $harness(dir.path()).await else {
                 eprintln!("store not available: skipping {}", stringify!($check));

@@ -32,11 +32,18 @@ pub enum Format {
 pub enum Command {
     /// List the data classes and where each is stored.
     Classes,
-    /// Create (or check) every table from the table config.
+    /// Create every table from the table config; or check / migrate existing ones against it.
     Provision {
         /// Print the DDL per store instead of running it; connects to nothing.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["check", "migrate"])]
         dry_run: bool,
+        /// Compare the live tables with the spec and change nothing; exit 1 on any drift or missing table.
+        #[arg(long, conflicts_with = "migrate")]
+        check: bool,
+        /// Apply additive changes (new columns, indexes, relaxed NOT NULL); refuse destructive ones and say
+        /// what a human must do; exit 1 when anything was refused.
+        #[arg(long)]
+        migrate: bool,
     },
     /// Save a Parquet or CSV file (by extension) into a class.
     Import {

@@ -56,30 +56,68 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 format,
             )?;
         }
-        Command::Provision { dry_run: true } => {
+        Command::Provision { dry_run: true, .. } => {
             for (store, classes) in config.provision_plan()? {
                 println!("-- store: {store}");
                 for (class, statements) in classes {
                     println!("-- class: {class}");
                     for s in statements {
-                        println!("{s};");
+                        if s.starts_with("--") {
+                            println!("{s}");
+                        } else {
+                            println!("{s};");
+                        }
                     }
                     println!();
                 }
             }
         }
-        Command::Provision { dry_run: false } => {
+        Command::Provision { migrate: true, .. } => {
             let dal = open(config, false).await?;
-            let report = dal.provision().await?;
-            let drift = report
+            let report = dal.migrate().await?;
+            let refused = report.iter().any(|e| !e.migration.refused.is_empty());
+            let mut rows: Vec<Vec<String>> = Vec::new();
+            for e in report {
+                for a in e.migration.applied {
+                    rows.push(vec![e.class.clone(), e.store.clone(), "applied".into(), a]);
+                }
+                for r in e.migration.refused {
+                    rows.push(vec![e.class.clone(), e.store.clone(), "refused".into(), r]);
+                }
+            }
+            print_rows(&["class", "store", "action", "change"], &rows, format)?;
+            if refused {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Provision { check, .. } => {
+            // `--check` opens read-only: it must work beside a running writer and change nothing.
+            let dal = open(config, check).await?;
+            let report = if check {
+                dal.check().await?
+            } else {
+                dal.provision().await?
+            };
+            let failed = report.iter().any(|e| {
+                matches!(
+                    e.status,
+                    ProvisionStatus::Drift(_) | ProvisionStatus::Missing
+                )
+            });
+            let notes: Vec<String> = report
                 .iter()
-                .any(|e| matches!(e.status, ProvisionStatus::Drift(_)));
+                .flat_map(|e| e.notes.iter().map(move |n| format!("note: {}: {n}", e.class)))
+                .collect();
             let rows: Vec<Vec<String>> = report
                 .into_iter()
                 .map(|e| vec![e.class, e.store, e.table, e.status.to_string()])
                 .collect();
             print_rows(&["class", "store", "table", "status"], &rows, format)?;
-            if drift {
+            // On stderr, so `--format json|csv` output stays machine-readable.
+            for n in notes {
+                eprintln!("{n}");
+            }
+            if failed {
                 return Ok(ExitCode::from(1));
             }
         }

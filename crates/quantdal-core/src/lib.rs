@@ -20,7 +20,7 @@ pub use kline::{kline_schema, Interval};
 pub use load::{col, Load, Op, Order, Predicate, Query, Scalar, Value};
 pub use settings::{Settings, StoreKind, StoreSettings};
 pub use spec::{Category, ColumnSpec, TableSpec};
-pub use store::{BatchStream, ProvisionStatus, Store, StoreInfo};
+pub use store::{BatchStream, Migration, Operation, ProvisionStatus, StatementText, Store, StoreInfo};
 pub use time::Timestamp;
 pub use types::{NeutralType, TimePrecision};
 pub use validate::{normalize_batch, SaveOptions};

@@ -93,6 +93,30 @@ pub enum KlineSource {
     },
 }
 
+/// The columns a bar is built from: (open, high, low, close, volume, amount). Ticks are bars whose open,
+/// high, low and close are all the tick price.
+pub type OhlcvColumns<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, Option<&'a str>);
+
+impl KlineSource {
+    pub fn columns(&self) -> OhlcvColumns<'_> {
+        match self {
+            KlineSource::Ticks {
+                price,
+                volume,
+                amount,
+            } => (price, price, price, price, volume, amount.as_deref()),
+            KlineSource::Bars {
+                open,
+                high,
+                low,
+                close,
+                volume,
+                amount,
+            } => (open, high, low, close, volume, amount.as_deref()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TableSpec {
     pub name: String,

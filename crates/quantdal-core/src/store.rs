@@ -34,6 +34,8 @@ pub enum ProvisionStatus {
     AlreadyPresent,
     /// The table exists but differs from the spec; each entry says how.
     Drift(Vec<String>),
+    /// The table does not exist (reported by checks, which create nothing).
+    Missing,
 }
 
 impl fmt::Display for ProvisionStatus {
@@ -42,8 +44,57 @@ impl fmt::Display for ProvisionStatus {
             ProvisionStatus::Created => f.write_str("created"),
             ProvisionStatus::AlreadyPresent => f.write_str("already present"),
             ProvisionStatus::Drift(d) => write!(f, "drift: {}", d.join("; ")),
+            ProvisionStatus::Missing => f.write_str("missing"),
         }
     }
+}
+
+/// What `migrate` did for one class: additive changes applied, destructive ones refused with what a human
+/// must do instead.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Migration {
+    pub applied: Vec<String>,
+    pub refused: Vec<String>,
+}
+
+/// The operations a store serves, as monitoring and tracing name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    Provision,
+    Save,
+    Load,
+    Latest,
+    Kline,
+    Delete,
+    Count,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Provision => "provision",
+            Operation::Save => "save",
+            Operation::Load => "load",
+            Operation::Latest => "latest",
+            Operation::Kline => "kline",
+            Operation::Delete => "delete",
+            Operation::Count => "count",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text of a statement a store runs, with placeholders where the values go: what slow-query logs show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementText {
+    pub sql: String,
+    /// Bound parameters the statement takes.
+    pub parameters: usize,
 }
 
 #[async_trait]
@@ -52,6 +103,30 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Creates what is missing, idempotently, and reports drift it does not fix.
     async fn provision(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus>;
+
+    /// Compares the live table with the spec and changes nothing: `Missing`, `AlreadyPresent` or `Drift`.
+    async fn check(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
+        let _ = spec;
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            format!("store `{}` cannot check its tables against the spec", self.info().name),
+        ))
+    }
+
+    /// Applies the additive part of the drift (new columns, indexes, relaxed NOT NULL) and refuses the rest.
+    async fn migrate(&self, spec: &Arc<TableSpec>) -> Result<Migration> {
+        let _ = spec;
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            format!("store `{}` cannot migrate its tables", self.info().name),
+        ))
+    }
+
+    /// What provisioning this class on this store leaves out and why (e.g. TimescaleDB features on a server
+    /// without the extension), for `provision` to print.
+    fn provision_notes(&self, _spec: &TableSpec) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Upserts a batch already normalised to `spec`'s schema: all rows or none. Returns rows written.
     async fn save(&self, spec: &Arc<TableSpec>, batch: RecordBatch) -> Result<u64>;
@@ -75,4 +150,15 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Rows currently held for the class (used by provisioning reports and tests).
     async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64>;
+
+    /// The main statement `operation` runs for `query` (placeholders, never values), for slow-query
+    /// records. Stores that cannot say return `None`; layers forward to the store they wrap.
+    fn statement(
+        &self,
+        _spec: &TableSpec,
+        _operation: Operation,
+        _query: Option<&Query>,
+    ) -> Option<StatementText> {
+        None
+    }
 }

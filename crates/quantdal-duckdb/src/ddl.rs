@@ -49,6 +49,21 @@ fn default_literal(d: &DefaultValue) -> String {
     }
 }
 
+/// `ALTER TABLE … ADD COLUMN` for a column the live table lacks (nullable or defaulted only).
+pub fn add_column(spec: &TableSpec, c: &quantdal_core::ColumnSpec) -> String {
+    let mut line = format!(
+        "ALTER TABLE {} ADD COLUMN {} {}",
+        quote(&spec.table),
+        quote(&c.name),
+        column_type(c.data_type, spec.precision())
+    );
+    if let Some(d) = &c.default {
+        line.push_str(" DEFAULT ");
+        line.push_str(&default_literal(d));
+    }
+    line
+}
+
 /// Every statement that provisions `spec`, in order; each is idempotent.
 pub fn create_statements(spec: &TableSpec) -> Vec<String> {
     let table = quote(&spec.table);

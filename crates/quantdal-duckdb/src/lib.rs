@@ -22,7 +22,7 @@ use duckdb::{AccessMode, Config, Connection};
 use futures::StreamExt;
 use quantdal_core::output::{conform_batch, projected_schema};
 use quantdal_core::{
-    kline_schema, BatchStream, Error, ErrorKind, Interval, ProvisionStatus, Query, Result, Store,
+    kline_schema, BatchStream, Error, ErrorKind, Interval, Migration, ProvisionStatus, Query, Result, Store,
     StoreInfo, StoreKind, TableSpec,
 };
 use tokio::sync::Mutex as AsyncMutex;
@@ -331,6 +331,69 @@ impl Store for DuckDbStore {
         })
         .await
         .map_err(with_context(&ctx, "provision"))
+    }
+
+    async fn check(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
+        let spec = spec.clone();
+        let ctx = spec.clone();
+        self.blocking(move |conn| {
+            let existing = live_columns(conn, &spec.table)?;
+            if existing.is_empty() {
+                return Ok(ProvisionStatus::Missing);
+            }
+            let drift = drift(&spec, &existing);
+            Ok(if drift.is_empty() {
+                ProvisionStatus::AlreadyPresent
+            } else {
+                ProvisionStatus::Drift(drift)
+            })
+        })
+        .await
+        .map_err(with_context(&ctx, "check"))
+    }
+
+    async fn migrate(&self, spec: &Arc<TableSpec>) -> Result<Migration> {
+        self.check_writable(spec)?;
+        let spec = spec.clone();
+        let ctx = spec.clone();
+        self.blocking(move |conn| {
+            let existing = live_columns(conn, &spec.table)?;
+            let mut migration = Migration::default();
+            if existing.is_empty() {
+                migration
+                    .refused
+                    .push("table is missing: run `quantdal provision` to create it".into());
+                return Ok(migration);
+            }
+            for c in &spec.columns {
+                if existing.iter().any(|(n, _, _)| n == &c.name) {
+                    continue;
+                }
+                if c.nullable || c.default.is_some() {
+                    let stmt = ddl::add_column(&spec, c);
+                    conn.execute_batch(&stmt).map_err(from_duckdb)?;
+                    migration
+                        .applied
+                        .push(format!("column {} is missing: {stmt}", c.name));
+                } else {
+                    migration.refused.push(format!(
+                        "column {} is missing and NOT NULL without a default: add it as nullable, backfill, \
+                         then recreate the table with the constraint (DuckDB cannot add NOT NULL to a column)",
+                        c.name
+                    ));
+                }
+            }
+            for d in drift(&spec, &existing) {
+                if !d.ends_with("is missing") {
+                    migration.refused.push(format!(
+                        "{d}: changing or dropping a column may lose data; do it by hand once nothing needs it"
+                    ));
+                }
+            }
+            Ok(migration)
+        })
+        .await
+        .map_err(with_context(&ctx, "migrate"))
     }
 
     async fn save(&self, spec: &Arc<TableSpec>, batch: RecordBatch) -> Result<u64> {

@@ -69,6 +69,16 @@ impl Config {
             };
             let ddl = match store.kind {
                 StoreKind::Duckdb => quantdal_duckdb::create_statements(spec),
+                StoreKind::Postgres => {
+                    let schema = spec
+                        .options
+                        .postgres
+                        .as_ref()
+                        .and_then(|p| p.schema.clone())
+                        .or_else(|| store.schema.clone())
+                        .unwrap_or_else(|| "public".into());
+                    quantdal_postgres::provision_statements(spec, &schema)
+                }
                 other => {
                     return Err(Error::new(
                         ErrorKind::Unsupported,

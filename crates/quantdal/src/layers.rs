@@ -8,7 +8,8 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use quantdal_core::settings::RetrySettings;
 use quantdal_core::{
-    BatchStream, Interval, ProvisionStatus, Query, Result, Store, StoreInfo, TableSpec,
+    BatchStream, Interval, Migration, Operation, ProvisionStatus, Query, Result, StatementText, Store, StoreInfo,
+    TableSpec,
 };
 
 /// Wraps a store in another store.
@@ -98,6 +99,23 @@ impl Store for RetryStore {
     }
     async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64> {
         self.run(|| self.inner.count(spec)).await
+    }
+    async fn check(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
+        self.inner.check(spec).await
+    }
+    async fn migrate(&self, spec: &Arc<TableSpec>) -> Result<Migration> {
+        self.inner.migrate(spec).await
+    }
+    fn provision_notes(&self, spec: &TableSpec) -> Vec<String> {
+        self.inner.provision_notes(spec)
+    }
+    fn statement(
+        &self,
+        spec: &TableSpec,
+        operation: Operation,
+        query: Option<&Query>,
+    ) -> Option<StatementText> {
+        self.inner.statement(spec, operation, query)
     }
 }
 
@@ -206,5 +224,22 @@ impl Store for TracingStore {
     }
     async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64> {
         self.inner.count(spec).await
+    }
+    async fn check(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
+        self.inner.check(spec).await
+    }
+    async fn migrate(&self, spec: &Arc<TableSpec>) -> Result<Migration> {
+        self.inner.migrate(spec).await
+    }
+    fn provision_notes(&self, spec: &TableSpec) -> Vec<String> {
+        self.inner.provision_notes(spec)
+    }
+    fn statement(
+        &self,
+        spec: &TableSpec,
+        operation: Operation,
+        query: Option<&Query>,
+    ) -> Option<StatementText> {
+        self.inner.statement(spec, operation, query)
     }
 }

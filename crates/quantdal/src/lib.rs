@@ -27,8 +27,8 @@ use futures::TryStreamExt;
 pub use config::{Config, ProvisionPlan};
 pub use open::OpenOptions;
 pub use quantdal_core::{
-    col, BatchStream, Catalog, Category, Error, ErrorKind, Interval, Load, Op, Order, Predicate,
-    ProvisionStatus, Result, SaveOptions, Settings, Store, StoreInfo, StoreKind, TableSpec,
+    col, BatchStream, Catalog, Category, Error, ErrorKind, Interval, Load, Migration, Op, Order,
+    Predicate, ProvisionStatus, Result, SaveOptions, Settings, Store, StoreInfo, StoreKind, TableSpec,
     Timestamp, Value,
 };
 
@@ -67,6 +67,17 @@ pub struct ProvisionEntry {
     pub store: String,
     pub table: String,
     pub status: ProvisionStatus,
+    /// What the store left out for this class and why (e.g. TimescaleDB features without the extension).
+    pub notes: Vec<String>,
+}
+
+/// What `Dal::migrate` did for one class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationEntry {
+    pub class: String,
+    pub store: String,
+    pub table: String,
+    pub migration: Migration,
 }
 
 /// The data-access layer: a catalog of classes and the stores they route to.
@@ -114,12 +125,7 @@ impl Dal {
         catalog: Catalog,
         options: OpenOptions,
     ) -> Result<Dal> {
-        // Opening DuckDB touches the file system and may wait on its lock: keep it off the async threads.
-        let (settings, catalog, opened) = tokio::task::spawn_blocking(move || {
-            open::open_stores(&settings, &catalog, &options).map(|o| (settings, catalog, o))
-        })
-        .await
-        .map_err(|e| Error::store(format!("open task failed: {e}")))??;
+        let opened = open::open_stores(&settings, &catalog, &options).await?;
         Ok(Dal {
             config: Config { settings, catalog },
             routes: opened.routes,
@@ -188,7 +194,42 @@ impl Dal {
                 class: spec.name.clone(),
                 store: store.info().name.clone(),
                 table: spec.table.clone(),
+                notes: store.provision_notes(&spec),
                 status,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Compares every live table with its spec and changes nothing: missing, present, or drift per class.
+    pub async fn check(&self) -> Result<Vec<ProvisionEntry>> {
+        let mut out = Vec::with_capacity(self.config.catalog.classes().len());
+        for spec in self.config.catalog.classes() {
+            let (spec, store) = self.route(&spec.name)?;
+            let status = store.check(&spec).await?;
+            out.push(ProvisionEntry {
+                class: spec.name.clone(),
+                store: store.info().name.clone(),
+                table: spec.table.clone(),
+                notes: Vec::new(),
+                status,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Applies the additive part of every class's drift (new columns, indexes, relaxed NOT NULL) and lists
+    /// what it refused, with what a human must do instead.
+    pub async fn migrate(&self) -> Result<Vec<MigrationEntry>> {
+        let mut out = Vec::with_capacity(self.config.catalog.classes().len());
+        for spec in self.config.catalog.classes() {
+            let (spec, store) = self.route(&spec.name)?;
+            let migration = store.migrate(&spec).await?;
+            out.push(MigrationEntry {
+                class: spec.name.clone(),
+                store: store.info().name.clone(),
+                table: spec.table.clone(),
+                migration,
             });
         }
         Ok(out)

@@ -10,6 +10,7 @@ use quantdal_core::{
     TimePrecision,
 };
 use quantdal_duckdb::{DuckDbOptions, DuckDbStore};
+use quantdal_postgres::{PostgresOptions, PostgresStore};
 
 use crate::layers::{Layer, RetryLayer, TracingLayer};
 
@@ -98,36 +99,46 @@ fn check_precision(
     }
 }
 
-fn open_store(settings: &StoreSettings, options: &OpenOptions) -> Result<Arc<dyn Store>> {
+async fn open_store(
+    settings: &StoreSettings,
+    application: &str,
+    options: &OpenOptions,
+) -> Result<Arc<dyn Store>> {
     match settings.kind {
         StoreKind::Duckdb => {
-            let store = DuckDbStore::open(
-                &settings.name,
-                DuckDbOptions {
-                    path: settings.path.clone(),
-                    read_only: settings.read_only || options.read_only,
-                    threads: settings.threads,
-                    memory_limit: settings.memory_limit.clone(),
-                    pool_size: settings
-                        .pool_size
-                        .map(|n| n as usize)
-                        .unwrap_or(DuckDbOptions::default().pool_size),
-                },
-            )?;
+            let name = settings.name.clone();
+            let duck = DuckDbOptions {
+                path: settings.path.clone(),
+                read_only: settings.read_only || options.read_only,
+                threads: settings.threads,
+                memory_limit: settings.memory_limit.clone(),
+                pool_size: settings
+                    .pool_size
+                    .map(|n| n as usize)
+                    .unwrap_or(DuckDbOptions::default().pool_size),
+            };
+            // Opening DuckDB touches the file system and may wait on its lock: keep it off the async threads.
+            let store = tokio::task::spawn_blocking(move || DuckDbStore::open(&name, duck))
+                .await
+                .map_err(|e| Error::store(format!("open task failed: {e}")))??;
             Ok(Arc::new(store))
+        }
+        StoreKind::Postgres => {
+            let pg = PostgresOptions::from_settings(settings, application)?;
+            Ok(Arc::new(PostgresStore::open(&settings.name, pg).await?))
         }
         other => Err(Error::new(
             ErrorKind::Unsupported,
             format!(
                 "store `{}` is of kind {other}, which this build does not include yet; route its classes to an \
-                 embedded store (see docs/configuration.md)",
+                 embedded or PostgreSQL store (see docs/configuration.md)",
                 settings.name
             ),
         )),
     }
 }
 
-pub(crate) fn open_stores(
+pub(crate) async fn open_stores(
     settings: &Settings,
     catalog: &Catalog,
     options: &OpenOptions,
@@ -148,8 +159,9 @@ pub(crate) fn open_stores(
         let store = match stores.get(&target.name) {
             Some(s) => s.clone(),
             None => {
-                let raw =
-                    open_store(target, options).map_err(|e| e.with_class(spec.name.clone()))?;
+                let raw = open_store(target, &settings.application, options)
+                    .await
+                    .map_err(|e| e.with_class(spec.name.clone()))?;
                 let layered = layers.iter().fold(raw, |inner, layer| layer.layer(inner));
                 stores.insert(target.name.clone(), layered.clone());
                 layered

@@ -1,0 +1,342 @@
+//! Spec → PostgreSQL DDL, with the TimescaleDB statements when the extension is in use. Identifiers come only
+//! from the validated spec and are quoted anyway; intervals come from the YAML and are checked here.
+
+use quantdal_core::spec::DefaultValue;
+use quantdal_core::{Error, NeutralType, Result, TableSpec, TimePrecision};
+
+pub fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+pub fn quote_list<'a>(idents: impl IntoIterator<Item = &'a String>) -> String {
+    idents
+        .into_iter()
+        .map(|c| quote(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// String literal for spec-provided text (comments, defaults): never caller data.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `schema.table`, quoted.
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote(schema), quote(table))
+}
+
+/// The PostgreSQL type of a column, spelled as `CREATE TABLE` takes it.
+pub fn column_type(ty: NeutralType, precision: TimePrecision) -> String {
+    match ty {
+        NeutralType::Timestamp => match precision {
+            TimePrecision::Ms => "TIMESTAMPTZ(3)".into(),
+            // Nanosecond classes are refused for PostgreSQL when the config is checked.
+            TimePrecision::Us | TimePrecision::Ns => "TIMESTAMPTZ".into(),
+        },
+        NeutralType::Date => "DATE".into(),
+        NeutralType::Bool => "BOOLEAN".into(),
+        NeutralType::Int => "INTEGER".into(),
+        NeutralType::BigInt => "BIGINT".into(),
+        NeutralType::Float => "REAL".into(),
+        NeutralType::Double => "DOUBLE PRECISION".into(),
+        NeutralType::Decimal { precision, scale } => format!("NUMERIC({precision},{scale})"),
+        NeutralType::Varchar { length } => format!("VARCHAR({length})"),
+        NeutralType::Text => "TEXT".into(),
+        NeutralType::Json => "JSONB".into(),
+    }
+}
+
+/// The same type as the catalog's `format_type()` reports it, for drift checks.
+pub fn catalog_type(ty: NeutralType, precision: TimePrecision) -> String {
+    match ty {
+        NeutralType::Timestamp => match precision {
+            TimePrecision::Ms => "timestamp(3) with time zone".into(),
+            TimePrecision::Us | TimePrecision::Ns => "timestamp with time zone".into(),
+        },
+        NeutralType::Date => "date".into(),
+        NeutralType::Bool => "boolean".into(),
+        NeutralType::Int => "integer".into(),
+        NeutralType::BigInt => "bigint".into(),
+        NeutralType::Float => "real".into(),
+        NeutralType::Double => "double precision".into(),
+        NeutralType::Decimal { precision, scale } => format!("numeric({precision},{scale})"),
+        NeutralType::Varchar { length } => format!("character varying({length})"),
+        NeutralType::Text => "text".into(),
+        NeutralType::Json => "jsonb".into(),
+    }
+}
+
+fn default_literal(d: &DefaultValue) -> String {
+    match d {
+        DefaultValue::Bool(b) => b.to_string().to_uppercase(),
+        DefaultValue::Int(i) => i.to_string(),
+        DefaultValue::Float(f) => format!("{f:?}"),
+        DefaultValue::Text(s) => literal(s),
+    }
+}
+
+/// One column's definition inside `CREATE TABLE` / `ADD COLUMN`.
+pub fn column_definition(spec: &TableSpec, column: &quantdal_core::ColumnSpec) -> String {
+    let mut line = format!(
+        "{} {}",
+        quote(&column.name),
+        column_type(column.data_type, spec.precision())
+    );
+    if !column.nullable {
+        line.push_str(" NOT NULL");
+    }
+    if let Some(d) = &column.default {
+        line.push_str(" DEFAULT ");
+        line.push_str(&default_literal(d));
+    }
+    line
+}
+
+/// The name `provision` gives the time column's BRIN index on plain PostgreSQL.
+pub fn brin_index_name(spec: &TableSpec) -> Option<String> {
+    spec.time
+        .as_ref()
+        .map(|t| truncate_ident(&format!("{}_{}_brin", spec.table, t.column)))
+}
+
+/// PostgreSQL cuts identifiers at 63 bytes; cut on a char boundary ourselves so names stay predictable.
+fn truncate_ident(name: &str) -> String {
+    let mut end = name.len().min(63);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
+}
+
+/// Schema, table, indexes and comments: everything but the TimescaleDB part. Each statement is idempotent.
+pub fn table_statements(spec: &TableSpec, schema: &str, brin: bool) -> Vec<String> {
+    let table = qualified(schema, &spec.table);
+    let mut lines: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| format!("    {}", column_definition(spec, c)))
+        .collect();
+    if !spec.key.is_empty() {
+        lines.push(format!("    PRIMARY KEY ({})", quote_list(&spec.key)));
+    }
+    let mut out = vec![
+        format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema)),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {table} (\n{}\n)",
+            lines.join(",\n")
+        ),
+    ];
+    out.extend(index_statements(spec, schema, brin));
+    if !spec.description.is_empty() {
+        out.push(format!(
+            "COMMENT ON TABLE {table} IS {}",
+            literal(&spec.description)
+        ));
+    }
+    for c in &spec.columns {
+        if let Some(comment) = &c.comment {
+            out.push(format!(
+                "COMMENT ON COLUMN {table}.{} IS {}",
+                quote(&c.name),
+                literal(comment)
+            ));
+        }
+    }
+    out
+}
+
+/// Declared indexes, plus the BRIN index on time that stands in for hypertable chunks on plain PostgreSQL.
+pub fn index_statements(spec: &TableSpec, schema: &str, brin: bool) -> Vec<String> {
+    let table = qualified(schema, &spec.table);
+    let mut out: Vec<String> = spec
+        .indexes
+        .iter()
+        .map(|idx| {
+            format!(
+                "CREATE {}INDEX IF NOT EXISTS {} ON {table} ({})",
+                if idx.unique { "UNIQUE " } else { "" },
+                quote(&idx.name),
+                quote_list(&idx.columns)
+            )
+        })
+        .collect();
+    if brin {
+        if let (Some(t), Some(name)) = (&spec.time, brin_index_name(spec)) {
+            out.push(format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {table} USING brin ({})",
+                quote(&name),
+                quote(&t.column)
+            ));
+        }
+    }
+    out
+}
+
+/// An interval from the YAML (`7 days`, `1 year`) as a SQL literal; anything else is a config error.
+pub fn interval_literal(spec: &TableSpec, field: &str, text: &str) -> Result<String> {
+    let mut parts = text.split_whitespace();
+    let valid = match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(unit), None) => {
+            n.parse::<u32>().map(|n| n > 0).unwrap_or(false)
+                && matches!(
+                    unit.trim_end_matches('s'),
+                    "second" | "minute" | "hour" | "day" | "week" | "month" | "year"
+                )
+        }
+        _ => false,
+    };
+    if !valid {
+        return Err(Error::config(format!(
+            "timescale.{field} `{text}` is not an interval like `7 days` or `1 year`"
+        ))
+        .with_class(spec.name.clone()));
+    }
+    Ok(format!("INTERVAL {}", literal(text)))
+}
+
+/// The TimescaleDB statements for a class: hypertable, compression, retention, continuous aggregates.
+/// Errors when the class cannot be a hypertable (no time column, or a key without it).
+pub fn timescale_statements(spec: &TableSpec, schema: &str) -> Result<Vec<String>> {
+    let Some(time) = &spec.time else {
+        return Ok(Vec::new());
+    };
+    if !spec.key.is_empty() && !spec.key.contains(&time.column) {
+        return Err(Error::config(format!(
+            "TimescaleDB needs the time column `{}` in the key of a hypertable (its unique index must include \
+             the partitioning column), but the key is ({}); add `{}` to `key` in table_config.yaml or set \
+             `timescale: off` for this store",
+            time.column,
+            spec.key.join(", "),
+            time.column
+        ))
+        .with_class(spec.name.clone()));
+    }
+    let options = spec.options.timescale.clone().unwrap_or_else(|| {
+        quantdal_core::options::TimescaleOptions {
+            chunk_interval: None,
+            compression: None,
+            retention: None,
+            rollups: Vec::new(),
+        }
+    });
+    let table = qualified(schema, &spec.table);
+    let regclass = literal(&table);
+    let chunk = match &options.chunk_interval {
+        Some(c) => format!(
+            ", chunk_time_interval => {}",
+            interval_literal(spec, "chunk_interval", c)?
+        ),
+        None => String::new(),
+    };
+    let mut out = vec![format!(
+        "SELECT create_hypertable({regclass}, {}{chunk}, if_not_exists => TRUE, migrate_data => TRUE)",
+        literal(&time.column)
+    )];
+    if let Some(compression) = &options.compression {
+        let segment_by = spec.tags.join(",");
+        out.push(format!(
+            "ALTER TABLE {table} SET (timescaledb.compress, timescaledb.compress_segmentby = {}, \
+             timescaledb.compress_orderby = {})",
+            literal(&segment_by),
+            literal(&format!("{} DESC", time.column))
+        ));
+        out.push(format!(
+            "SELECT add_compression_policy({regclass}, {}, if_not_exists => TRUE)",
+            interval_literal(spec, "compression.after", &compression.after)?
+        ));
+    }
+    if let Some(retention) = &options.retention {
+        out.push(format!(
+            "SELECT add_retention_policy({regclass}, {}, if_not_exists => TRUE)",
+            interval_literal(spec, "retention", retention)?
+        ));
+    }
+    for rollup in &options.rollups {
+        out.extend(rollup_statements(spec, schema, rollup)?);
+    }
+    Ok(out)
+}
+
+/// A continuous aggregate of OHLCV bars from a class with a kline source (e.g. weekly bars from daily bars).
+fn rollup_statements(
+    spec: &TableSpec,
+    schema: &str,
+    rollup: &quantdal_core::options::RollupOptions,
+) -> Result<Vec<String>> {
+    let Some(time) = &spec.time else {
+        return Ok(Vec::new());
+    };
+    if !quantdal_core::spec::is_identifier(&rollup.name) {
+        return Err(Error::config(format!(
+            "timescale.rollups name `{}` is not a lower-case identifier",
+            rollup.name
+        ))
+        .with_class(spec.name.clone()));
+    }
+    let Some(source) = &spec.kline else {
+        return Err(Error::config(format!(
+            "timescale rollup `{}` needs a `kline` source on the class to know its OHLCV columns",
+            rollup.name
+        ))
+        .with_class(spec.name.clone()));
+    };
+    let (open, high, low, close, volume, amount) = source.columns();
+    let t = quote(&time.column);
+    let bucket = interval_literal(spec, "rollups.interval", &rollup.interval)?;
+    let series: Vec<String> = spec.tags.iter().map(|s| quote(s)).collect();
+    let series_list = if series.is_empty() {
+        String::new()
+    } else {
+        format!("{}, ", series.join(", "))
+    };
+    let amount_sql = match amount {
+        Some(a) => format!(", sum({}) AS \"amount\"", quote(a)),
+        None => String::new(),
+    };
+    let view = qualified(schema, &rollup.name);
+    Ok(vec![
+        format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {view} WITH (timescaledb.continuous) AS \
+             SELECT {series_list}time_bucket({bucket}, {t}) AS {t}, first({}, {t}) AS \"open\", max({}) AS \"high\", \
+             min({}) AS \"low\", last({}, {t}) AS \"close\", sum({}) AS \"volume\"{amount_sql}, count(*) AS \"count\" \
+             FROM {} GROUP BY {series_list}time_bucket({bucket}, {t}) WITH NO DATA",
+            quote(open),
+            quote(high),
+            quote(low),
+            quote(close),
+            quote(volume),
+            qualified(schema, &spec.table)
+        ),
+        format!(
+            "SELECT add_continuous_aggregate_policy({}, start_offset => NULL, end_offset => {bucket}, \
+             schedule_interval => INTERVAL '1 hour', if_not_exists => TRUE)",
+            literal(&view)
+        ),
+    ])
+}
+
+/// What a class would get from TimescaleDB, for the note `provision` prints when the extension is absent.
+pub fn timescale_features(spec: &TableSpec) -> Vec<String> {
+    let Some(time) = &spec.time else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let options = spec.options.timescale.as_ref();
+    out.push(match options.and_then(|o| o.chunk_interval.as_ref()) {
+        Some(c) => format!("hypertable on {} (chunks of {c})", time.column),
+        None => format!("hypertable on {}", time.column),
+    });
+    if let Some(o) = options {
+        if let Some(c) = &o.compression {
+            out.push(format!("compression after {}", c.after));
+        }
+        if let Some(r) = &o.retention {
+            out.push(format!("retention of {r}"));
+        }
+        for r in &o.rollups {
+            out.push(format!("continuous aggregate {} ({})", r.name, r.interval));
+        }
+    }
+    out
+}

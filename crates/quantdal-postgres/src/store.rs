@@ -1,0 +1,703 @@
+//! `PostgresStore`: the `Store` trait on a bb8 pool. Saves COPY binary data in one transaction (straight into
+//! the table when no key can conflict, else through a session staging table and `ON CONFLICT DO UPDATE`);
+//! loads stream through a portal in chunks decoded straight into Arrow.
+
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, RecordBatch};
+use async_trait::async_trait;
+use futures::{SinkExt, StreamExt};
+use quantdal_core::load::Scalar;
+use quantdal_core::output::projected_schema;
+use quantdal_core::{
+    kline_schema, BatchStream, Error, ErrorKind, Interval, Migration, Operation, ProvisionStatus,
+    Query, Result, StatementText, Store, StoreInfo, StoreKind, TableSpec,
+};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Transaction;
+
+use crate::catalog::{differences, live_table, migrate, Fix};
+use crate::conn::{ConnectionSpec, PoolOptions};
+use crate::copy_in::Encoder;
+use crate::decode::BatchDecoder;
+use crate::ddl::{table_statements, timescale_features, timescale_statements};
+use crate::errors::from_pg;
+use crate::pool::{self, Pool};
+use crate::sql::{self, Statement};
+
+/// Rows per portal fetch, and so per Arrow batch of a load.
+const LOAD_CHUNK_ROWS: i32 = 65_536;
+
+/// `timescale:` in the store settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimescaleMode {
+    /// Use the extension when the server offers it; plain tables otherwise.
+    Auto,
+    /// Require it: provisioning fails when the server lacks it.
+    On,
+    /// Never use it.
+    Off,
+}
+
+impl TimescaleMode {
+    pub fn parse(text: Option<&str>) -> Result<TimescaleMode> {
+        match text.unwrap_or("auto") {
+            "auto" => Ok(TimescaleMode::Auto),
+            "on" => Ok(TimescaleMode::On),
+            "off" => Ok(TimescaleMode::Off),
+            other => Err(Error::config(format!(
+                "timescale `{other}` is not one of auto, on, off"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    pub url: String,
+    /// A read replica for loads, `latest` and `kline`.
+    pub read_url: Option<String>,
+    pub schema: String,
+    pub timescale: TimescaleMode,
+    pub pool: PoolOptions,
+}
+
+/// Whether TimescaleDB is in use, and if not, why (for `provision`'s notes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Timescale {
+    InUse(String),
+    NotUsed(String),
+}
+
+pub struct PostgresStore {
+    info: StoreInfo,
+    pool: Pool,
+    read_pool: Option<Pool>,
+    schema: String,
+    mode: TimescaleMode,
+    timescale: Mutex<Option<Timescale>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("info", &self.info)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+fn with_context<'a>(
+    spec: &'a TableSpec,
+    schema: &'a str,
+    op: &'static str,
+) -> impl Fn(Error) -> Error + 'a {
+    move |e: Error| {
+        e.with_message_prefix(format_args!("table {schema}.{}", spec.table))
+            .with_class(spec.name.clone())
+            .with_operation(op)
+    }
+}
+
+impl PostgresStore {
+    /// Builds the pools without connecting: the first operation connects, so an application can start while
+    /// the database is still coming up.
+    pub async fn open(name: &str, options: PostgresOptions) -> Result<PostgresStore> {
+        let spec = ConnectionSpec::parse(&options.url, &options.pool)?;
+        let location = spec.location.clone();
+        let pool = pool::build(spec, &options.pool).await?;
+        let read_pool = match &options.read_url {
+            Some(url) => Some(pool::build(ConnectionSpec::parse(url, &options.pool)?, &options.pool).await?),
+            None => None,
+        };
+        Ok(PostgresStore {
+            info: StoreInfo {
+                name: name.to_string(),
+                kind: StoreKind::Postgres,
+                location,
+            },
+            pool,
+            read_pool,
+            schema: options.schema,
+            mode: options.timescale,
+            timescale: Mutex::new(None),
+        })
+    }
+
+    /// Connections open / idle, for monitoring.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections)
+    }
+
+    fn schema_of<'a>(&'a self, spec: &'a TableSpec) -> &'a str {
+        spec.options
+            .postgres
+            .as_ref()
+            .and_then(|p| p.schema.as_deref())
+            .unwrap_or(&self.schema)
+    }
+
+    async fn conn(&self) -> Result<pool::Pooled> {
+        pool::get(&self.pool, &self.info.location).await
+    }
+
+    async fn read_conn(&self) -> Result<pool::Pooled> {
+        match &self.read_pool {
+            Some(p) => pool::get(p, &self.info.location).await,
+            None => self.conn().await,
+        }
+    }
+
+    fn timescale_state(&self) -> Option<Timescale> {
+        self.timescale.lock().map(|g| g.clone()).unwrap_or(None)
+    }
+
+    fn uses_timescale(&self) -> bool {
+        matches!(self.timescale_state(), Some(Timescale::InUse(_)))
+    }
+
+    /// Finds out (once) whether TimescaleDB is there; with `create`, installs it when available.
+    async fn detect_timescale(&self, client: &tokio_postgres::Client, create: bool) -> Result<Timescale> {
+        if let Some(known) = self.timescale_state() {
+            if matches!(known, Timescale::InUse(_)) || !create {
+                return Ok(known);
+            }
+        }
+        let state = if self.mode == TimescaleMode::Off {
+            Timescale::NotUsed("`timescale: off` in the store settings".into())
+        } else {
+            let installed: Option<String> = client
+                .query_opt(
+                    "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
+                    &[],
+                )
+                .await
+                .map_err(from_pg)?
+                .map(|r| r.get(0));
+            match installed {
+                Some(v) => Timescale::InUse(v),
+                None => {
+                    let available = client
+                        .query_opt(
+                            "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'",
+                            &[],
+                        )
+                        .await
+                        .map_err(from_pg)?
+                        .is_some();
+                    if !available {
+                        Timescale::NotUsed("the server does not offer the timescaledb extension".into())
+                    } else if !create {
+                        Timescale::NotUsed("the timescaledb extension is not created yet".into())
+                    } else {
+                        match client
+                            .batch_execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                            .await
+                        {
+                            Ok(()) => {
+                                let v: String = client
+                                    .query_one(
+                                        "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
+                                        &[],
+                                    )
+                                    .await
+                                    .map_err(from_pg)?
+                                    .get(0);
+                                Timescale::InUse(v)
+                            }
+                            Err(e) => Timescale::NotUsed(format!(
+                                "CREATE EXTENSION timescaledb failed: {}",
+                                from_pg(e).message()
+                            )),
+                        }
+                    }
+                }
+            }
+        };
+        if self.mode == TimescaleMode::On {
+            if let Timescale::NotUsed(why) = &state {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("store `{}` has `timescale: on` but {why}", self.info.name),
+                ));
+            }
+        }
+        if let Ok(mut g) = self.timescale.lock() {
+            *g = Some(state.clone());
+        }
+        Ok(state)
+    }
+
+    async fn query_all(
+        &self,
+        statement: Statement,
+        schema: arrow::datatypes::SchemaRef,
+    ) -> Result<Vec<RecordBatch>> {
+        let conn = self.read_conn().await?;
+        let params = statement
+            .params
+            .iter()
+            .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()));
+        let rows = conn
+            .client
+            .query_typed_raw(&statement.sql, params)
+            .await
+            .map_err(from_pg)?;
+        futures::pin_mut!(rows);
+        let mut decoder = BatchDecoder::new(schema, 1024)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await {
+            decoder.push(&row.map_err(from_pg)?)?;
+            if decoder.rows() >= LOAD_CHUNK_ROWS as usize {
+                out.push(decoder.finish()?);
+            }
+        }
+        if decoder.rows() > 0 || out.is_empty() {
+            out.push(decoder.finish()?);
+        }
+        Ok(out)
+    }
+
+    /// Keys of the first, middle and last row: if none is in the table the batch very likely adds only new
+    /// rows, and COPY straight in is worth trying.
+    fn probe_keys(spec: &TableSpec, batch: &RecordBatch) -> Result<Vec<Vec<Scalar>>> {
+        let n = batch.num_rows();
+        let mut rows = vec![0, n / 2, n.saturating_sub(1)];
+        rows.dedup();
+        let key_columns: Vec<usize> = spec
+            .key
+            .iter()
+            .filter_map(|k| spec.column_index(k))
+            .collect();
+        rows.iter()
+            .map(|&r| {
+                key_columns
+                    .iter()
+                    .map(|&c| scalar_at(batch.column(c).as_ref(), r))
+                    .collect()
+            })
+            .collect()
+    }
+
+    async fn copy(tx: &Transaction<'_>, copy_sql: &str, spec: &TableSpec, batch: &RecordBatch) -> Result<()> {
+        let sink = tx.copy_in(copy_sql).await.map_err(from_pg)?;
+        futures::pin_mut!(sink);
+        let mut encoder = Encoder::new(spec, batch)?;
+        while let Some(chunk) = encoder.next_chunk() {
+            sink.feed(chunk).await.map_err(from_pg)?;
+        }
+        sink.finish().await.map_err(from_pg)?;
+        Ok(())
+    }
+
+    async fn save_in(&self, spec: &TableSpec, schema: &str, batch: &RecordBatch) -> Result<u64> {
+        let mut conn = self.conn().await?;
+        let pool::PgConnection { client, staging } = &mut *conn;
+        let rows = batch.num_rows() as u64;
+        let table = crate::ddl::qualified(schema, &spec.table);
+        let mut tx = client.transaction().await.map_err(from_pg)?;
+        if spec.key.is_empty() {
+            Self::copy(&tx, &sql::copy_in(spec, &table), spec, batch).await?;
+            tx.commit().await.map_err(from_pg)?;
+            return Ok(rows);
+        }
+        let probe = sql::any_key_exists(spec, schema, &Self::probe_keys(spec, batch)?);
+        let params = probe
+            .params
+            .iter()
+            .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()));
+        let exists: bool = {
+            let stream = tx.query_typed_raw(&probe.sql, params).await.map_err(from_pg)?;
+            futures::pin_mut!(stream);
+            match stream.next().await {
+                Some(row) => row.map_err(from_pg)?.get(0),
+                None => true,
+            }
+        };
+        if !exists {
+            // No probed key is there: COPY straight in. A conflict elsewhere in the batch aborts only the
+            // savepoint, and the staging merge below takes over.
+            let savepoint = tx.savepoint("quantdal_direct").await.map_err(from_pg)?;
+            match Self::copy(&savepoint, &sql::copy_in(spec, &table), spec, batch).await {
+                Ok(()) => {
+                    savepoint.commit().await.map_err(from_pg)?;
+                    tx.commit().await.map_err(from_pg)?;
+                    return Ok(rows);
+                }
+                Err(e) if is_unique_violation(&e) => {
+                    savepoint.rollback().await.map_err(from_pg)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let stage = sql::staging_name(spec, schema);
+        let created_now = !staging.contains(&stage);
+        if created_now {
+            tx.batch_execute(&sql::create_staging(spec, schema))
+                .await
+                .map_err(from_pg)?;
+        }
+        let stage_q = crate::ddl::quote(&stage);
+        Self::copy(&tx, &sql::copy_in(spec, &stage_q), spec, batch).await?;
+        tx.execute(&sql::merge_from_staging(spec, schema), &[])
+            .await
+            .map_err(from_pg)?;
+        tx.commit().await.map_err(from_pg)?;
+        // Only now: had the transaction rolled back, the temp table's creation would have gone with it.
+        if created_now {
+            staging.insert(stage);
+        }
+        Ok(rows)
+    }
+}
+
+fn is_unique_violation(e: &Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<tokio_postgres::Error>())
+        .and_then(|pg| pg.code())
+        .map(|c| *c == SqlState::UNIQUE_VIOLATION)
+        .unwrap_or(false)
+}
+
+/// The key value of one cell as a bindable scalar (key columns are never null).
+fn scalar_at(array: &dyn Array, row: usize) -> Result<Scalar> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::*;
+    Ok(match array.data_type() {
+        DataType::Boolean => Scalar::Bool(array.as_boolean().value(row)),
+        DataType::Int32 => Scalar::Int32(array.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => Scalar::Int64(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Float32 => Scalar::Float32(array.as_primitive::<Float32Type>().value(row)),
+        DataType::Float64 => Scalar::Float64(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Utf8 => Scalar::Utf8(array.as_string::<i32>().value(row).to_string()),
+        DataType::Date32 => Scalar::Date(array.as_primitive::<Date32Type>().value(row)),
+        DataType::Decimal128(p, s) => {
+            Scalar::Decimal(array.as_primitive::<Decimal128Type>().value(row), *p, *s)
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            Scalar::Timestamp(array.as_primitive::<TimestampMillisecondType>().value(row))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            Scalar::Timestamp(array.as_primitive::<TimestampMicrosecondType>().value(row))
+        }
+        other => {
+            return Err(Error::invalid_batch(format!(
+                "key column of type {other} cannot be stored in PostgreSQL"
+            )))
+        }
+    })
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn info(&self) -> &StoreInfo {
+        &self.info
+    }
+
+    async fn provision(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
+        let schema = self.schema_of(spec).to_string();
+        let ctx = with_context(spec, &schema, "provision");
+        let mut conn = self.conn().await.map_err(&ctx)?;
+        let client = &mut conn.client;
+        let timescale = self.detect_timescale(client, true).await.map_err(&ctx)?;
+        let in_use = matches!(timescale, Timescale::InUse(_));
+        let ts_statements = if in_use {
+            timescale_statements(spec, &schema).map_err(&ctx)?
+        } else {
+            Vec::new()
+        };
+        let live = live_table(client, &schema, &spec.table).await.map_err(&ctx)?;
+        let status = match live {
+            None => {
+                let tx = client.transaction().await.map_err(from_pg).map_err(&ctx)?;
+                // Two processes provisioning at once would race on the catalog; one waits for the other.
+                tx.batch_execute("SELECT pg_advisory_xact_lock(7262636431)")
+                    .await
+                    .map_err(from_pg)
+                    .map_err(&ctx)?;
+                for stmt in table_statements(spec, &schema, !in_use) {
+                    tx.batch_execute(&stmt).await.map_err(from_pg).map_err(&ctx)?;
+                }
+                // Continuous aggregates cannot be created inside a transaction block.
+                let (in_tx, after): (Vec<_>, Vec<_>) = ts_statements
+                    .iter()
+                    .partition(|s| !s.contains("timescaledb.continuous") && !s.contains("add_continuous_aggregate_policy"));
+                for stmt in in_tx {
+                    tx.batch_execute(stmt).await.map_err(from_pg).map_err(&ctx)?;
+                }
+                tx.commit().await.map_err(from_pg).map_err(&ctx)?;
+                for stmt in after {
+                    client.batch_execute(stmt).await.map_err(from_pg).map_err(&ctx)?;
+                }
+                ProvisionStatus::Created
+            }
+            Some(live) => {
+                let diffs = differences(spec, &schema, &live, !in_use);
+                // Missing indexes and the Timescale setup are additive and idempotent: create them.
+                for d in &diffs {
+                    if let Fix::Additive(stmt) = &d.fix {
+                        if stmt.starts_with("CREATE ") {
+                            client.batch_execute(stmt).await.map_err(from_pg).map_err(&ctx)?;
+                        }
+                    }
+                }
+                for stmt in &ts_statements {
+                    client.batch_execute(stmt).await.map_err(from_pg).map_err(&ctx)?;
+                }
+                let remaining: Vec<String> = diffs
+                    .into_iter()
+                    .filter(|d| !matches!(&d.fix, Fix::Additive(s) if s.starts_with("CREATE ")))
+                    .map(|d| d.description)
+                    .collect();
+                if remaining.is_empty() {
+                    ProvisionStatus::AlreadyPresent
+                } else {
+                    ProvisionStatus::Drift(remaining)
+                }
+            }
+        };
+        Ok(status)
+    }
+
+    async fn check(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
+        let schema = self.schema_of(spec).to_string();
+        let ctx = with_context(spec, &schema, "check");
+        let conn = self.conn().await.map_err(&ctx)?;
+        let in_use = matches!(
+            self.detect_timescale(&conn.client, false).await.map_err(&ctx)?,
+            Timescale::InUse(_)
+        );
+        Ok(match live_table(&conn.client, &schema, &spec.table).await.map_err(&ctx)? {
+            None => ProvisionStatus::Missing,
+            Some(live) => {
+                let diffs = differences(spec, &schema, &live, !in_use);
+                if diffs.is_empty() {
+                    ProvisionStatus::AlreadyPresent
+                } else {
+                    ProvisionStatus::Drift(diffs.into_iter().map(|d| d.description).collect())
+                }
+            }
+        })
+    }
+
+    async fn migrate(&self, spec: &Arc<TableSpec>) -> Result<Migration> {
+        let schema = self.schema_of(spec).to_string();
+        let ctx = with_context(spec, &schema, "migrate");
+        let mut conn = self.conn().await.map_err(&ctx)?;
+        let in_use = matches!(
+            self.detect_timescale(&conn.client, false).await.map_err(&ctx)?,
+            Timescale::InUse(_)
+        );
+        match live_table(&conn.client, &schema, &spec.table).await.map_err(&ctx)? {
+            None => Ok(Migration {
+                applied: Vec::new(),
+                refused: vec!["table is missing: run `quantdal provision` to create it".into()],
+            }),
+            Some(live) => {
+                let diffs = differences(spec, &schema, &live, !in_use);
+                migrate(&mut conn.client, &diffs).await.map_err(&ctx)
+            }
+        }
+    }
+
+    fn provision_notes(&self, spec: &TableSpec) -> Vec<String> {
+        match self.timescale_state() {
+            Some(Timescale::NotUsed(why)) => {
+                let features = timescale_features(spec);
+                if features.is_empty() {
+                    return Vec::new();
+                }
+                let brin = crate::ddl::brin_index_name(spec).unwrap_or_default();
+                vec![format!(
+                    "TimescaleDB not used ({why}): skipped {}; plain table with BRIN index {brin}",
+                    features.join(", ")
+                )]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    async fn save(&self, spec: &Arc<TableSpec>, batch: RecordBatch) -> Result<u64> {
+        if batch.num_rows() == 0 {
+            return Ok(0);
+        }
+        let schema = self.schema_of(spec).to_string();
+        self.save_in(spec, &schema, &batch)
+            .await
+            .map_err(with_context(spec, &schema, "save"))
+    }
+
+    async fn load(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        let schema_name = self.schema_of(spec).to_string();
+        let statement = sql::select(spec, &schema_name, &query);
+        let schema = projected_schema(spec, &query.columns);
+        let conn = self
+            .read_conn()
+            .await
+            .map_err(with_context(spec, &schema_name, "load"))?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+        let ctx_spec = spec.clone();
+        tokio::spawn(async move {
+            let mut conn = conn;
+            let run = async {
+                let transaction = conn
+                    .client
+                    .build_transaction()
+                    .read_only(true)
+                    .start()
+                    .await
+                    .map_err(from_pg)?;
+                let prepared = transaction
+                    .prepare_typed(&statement.sql, &statement.types())
+                    .await
+                    .map_err(from_pg)?;
+                let portal = transaction
+                    .bind_raw(&prepared, statement.params.iter())
+                    .await
+                    .map_err(from_pg)?;
+                let mut sent = false;
+                loop {
+                    let rows = transaction
+                        .query_portal_raw(&portal, LOAD_CHUNK_ROWS)
+                        .await
+                        .map_err(from_pg)?;
+                    futures::pin_mut!(rows);
+                    let mut decoder = BatchDecoder::new(schema.clone(), LOAD_CHUNK_ROWS as usize)?;
+                    while let Some(row) = rows.next().await {
+                        decoder.push(&row.map_err(from_pg)?)?;
+                    }
+                    let n = decoder.rows();
+                    if n > 0 || !sent {
+                        sent = true;
+                        // A closed channel means the caller dropped the stream: stop reading.
+                        if tx.send(decoder.finish()).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    if n < LOAD_CHUNK_ROWS as usize {
+                        break;
+                    }
+                }
+                transaction.commit().await.map_err(from_pg)?;
+                Ok::<(), Error>(())
+            };
+            if let Err(e) = run.await {
+                let ctx = with_context(&ctx_spec, &schema_name, "load");
+                let _ = tx.send(Err(ctx(e))).await;
+            }
+        });
+        Ok(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+        .boxed())
+    }
+
+    async fn latest(&self, spec: &Arc<TableSpec>, query: Query) -> Result<Vec<RecordBatch>> {
+        let schema_name = self.schema_of(spec).to_string();
+        let statement = sql::latest(spec, &schema_name, &query).ok_or_else(|| {
+            Error::invalid_query("the class has no time column, so it has no latest row per series")
+                .with_class(spec.name.clone())
+        })?;
+        let schema = projected_schema(spec, &query.columns);
+        self.query_all(statement, schema)
+            .await
+            .map_err(with_context(spec, &schema_name, "latest"))
+    }
+
+    async fn kline(
+        &self,
+        spec: &Arc<TableSpec>,
+        interval: Interval,
+        query: Query,
+    ) -> Result<Vec<RecordBatch>> {
+        let schema_name = self.schema_of(spec).to_string();
+        let ctx = with_context(spec, &schema_name, "kline");
+        let schema = kline_schema(spec)?;
+        if self.timescale_state().is_none() {
+            let conn = self.read_conn().await.map_err(&ctx)?;
+            self.detect_timescale(&conn.client, false).await.map_err(&ctx)?;
+        }
+        let statement = sql::kline(spec, &schema_name, interval, &query, self.uses_timescale())
+            .ok_or_else(|| {
+                Error::invalid_query("the class declares no kline source").with_class(spec.name.clone())
+            })?;
+        self.query_all(statement, schema).await.map_err(&ctx)
+    }
+
+    async fn delete(&self, spec: &Arc<TableSpec>, query: Query) -> Result<u64> {
+        let schema_name = self.schema_of(spec).to_string();
+        let statement = sql::delete(spec, &schema_name, &query);
+        let run = async {
+            let conn = self.conn().await?;
+            let params: Vec<(&(dyn ToSql + Sync), tokio_postgres::types::Type)> = statement
+                .params
+                .iter()
+                .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()))
+                .collect();
+            conn.client
+                .execute_typed(&statement.sql, &params)
+                .await
+                .map_err(from_pg)
+        };
+        run.await.map_err(with_context(spec, &schema_name, "delete"))
+    }
+
+    async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64> {
+        let schema_name = self.schema_of(spec).to_string();
+        let run = async {
+            let conn = self.conn().await?;
+            let n: i64 = conn
+                .client
+                .query_one(&sql::count(spec, &schema_name), &[])
+                .await
+                .map_err(from_pg)?
+                .get(0);
+            Ok(n.max(0) as u64)
+        };
+        run.await.map_err(with_context(spec, &schema_name, "count"))
+    }
+
+    fn statement(
+        &self,
+        spec: &TableSpec,
+        operation: Operation,
+        query: Option<&Query>,
+    ) -> Option<StatementText> {
+        let schema = self.schema_of(spec);
+        let statement = match (operation, query) {
+            (Operation::Save, _) => {
+                let text = if spec.key.is_empty() {
+                    sql::copy_in(spec, &crate::ddl::qualified(schema, &spec.table))
+                } else {
+                    format!(
+                        "{}; {}",
+                        sql::copy_in(spec, &crate::ddl::quote(&sql::staging_name(spec, schema))),
+                        sql::merge_from_staging(spec, schema)
+                    )
+                };
+                Statement {
+                    sql: text,
+                    params: Vec::new(),
+                }
+            }
+            (Operation::Load, Some(q)) => sql::select(spec, schema, q),
+            (Operation::Latest, Some(q)) => sql::latest(spec, schema, q)?,
+            (Operation::Kline, Some(q)) => {
+                let day = Interval::from_seconds(86_400)?;
+                sql::kline(spec, schema, day, q, self.uses_timescale())?
+            }
+            (Operation::Delete, Some(q)) => sql::delete(spec, schema, q),
+            (Operation::Count, _) => Statement {
+                sql: sql::count(spec, schema),
+                params: Vec::new(),
+            },
+            _ => return None,
+        };
+        Some(StatementText {
+            parameters: statement.params.len(),
+            sql: statement.sql,
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! Spec → TDengine DDL, and the drift check against `DESCRIBE`. Every statement is idempotent
+//! (`IF NOT EXISTS`) or additive (`ADD COLUMN`, `ADD TAG`, widening `MODIFY`), so provisioning can run any
+//! number of times.
+
+use quantdal_core::{Result, TableSpec};
+
+use crate::sql::{escape, ident, stable_ref};
+use crate::types::{layout, Layout, TdType};
+
+/// TDengine's limit on a table comment, in bytes.
+const COMMENT_MAX: usize = 1024;
+
+/// `CREATE DATABASE IF NOT EXISTS` with the class precision and the YAML's options. One database has one
+/// precision (the facade checks classes sharing a database agree).
+pub fn create_database(spec: &TableSpec, layout: &Layout) -> String {
+    let mut sql = format!(
+        "CREATE DATABASE IF NOT EXISTS {} PRECISION '{}'",
+        ident(&layout.database),
+        layout.precision.as_str()
+    );
+    if let Some(o) = &spec.options.tdengine {
+        if let Some(k) = o.keep {
+            sql.push_str(&format!(" KEEP {k}"));
+        }
+        if let Some(d) = o.duration {
+            sql.push_str(&format!(" DURATION {d}"));
+        }
+        if let Some(r) = o.replica {
+            sql.push_str(&format!(" REPLICA {r}"));
+        }
+        if let Some(v) = o.vgroups {
+            sql.push_str(&format!(" VGROUPS {v}"));
+        }
+    }
+    sql
+}
+
+fn truncate_utf8(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `CREATE STABLE IF NOT EXISTS db.stable (time, data columns…) TAGS (…) [COMMENT '…']`.
+pub fn create_stable(spec: &TableSpec, layout: &Layout) -> String {
+    let def = |i: usize| {
+        format!(
+            "{} {}",
+            ident(&spec.columns[i].name),
+            layout.types[i]
+        )
+    };
+    let columns: Vec<String> = layout.insert_columns().into_iter().map(def).collect();
+    let tags: Vec<String> = layout.tags.iter().map(|&i| def(i)).collect();
+    let mut sql = format!(
+        "CREATE STABLE IF NOT EXISTS {} ({}) TAGS ({})",
+        stable_ref(layout),
+        columns.join(", "),
+        tags.join(", ")
+    );
+    if !spec.description.is_empty() {
+        // Spec text (never caller data); a NUL would be refused, so drop the comment instead.
+        if let Ok(c) = escape(truncate_utf8(&spec.description, COMMENT_MAX - 16)) {
+            sql.push_str(" COMMENT ");
+            sql.push_str(&c);
+        }
+    }
+    sql
+}
+
+/// Every statement `provision` would run for a class that does not exist yet, for `provision --dry-run`
+/// (no connection). A class TDengine cannot hold yields one SQL comment saying why.
+pub fn provision_statements(spec: &TableSpec) -> Vec<String> {
+    match layout(spec) {
+        Ok(l) => vec![create_database(spec, &l), create_stable(spec, &l)],
+        Err(e) => vec![format!("-- {}: {}", spec.name, e.message())],
+    }
+}
+
+pub fn try_provision_statements(spec: &TableSpec) -> Result<Vec<String>> {
+    let l = layout(spec)?;
+    Ok(vec![create_database(spec, &l), create_stable(spec, &l)])
+}
+
+/// One row of `DESCRIBE db.stable`: field, type, length, note (`TAG` for tags). Later TDengine versions add
+/// encode / compress / level columns, which are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveColumn {
+    pub name: String,
+    pub type_name: String,
+    pub length: u32,
+    pub is_tag: bool,
+}
+
+fn same_type(live: &LiveColumn, want: TdType) -> bool {
+    let name = live.type_name.to_ascii_uppercase();
+    let name = name.split('(').next().unwrap_or("").trim();
+    match want {
+        TdType::VarChar(_) => name == "VARCHAR" || name == "BINARY",
+        other => name == other.name(),
+    }
+}
+
+/// What provisioning found against the live super-table.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Drift {
+    /// Additive statements that bring the super-table up to the spec.
+    pub alters: Vec<String>,
+    /// Differences left alone (reported).
+    pub differences: Vec<String>,
+}
+
+pub fn drift(spec: &TableSpec, layout: &Layout, live: &[LiveColumn]) -> Drift {
+    let mut out = Drift::default();
+    let table = stable_ref(layout);
+    let mut expected: Vec<usize> = layout.insert_columns();
+    expected.extend_from_slice(&layout.tags);
+    for (pos, &i) in expected.iter().enumerate() {
+        let name = &spec.columns[i].name;
+        let want = layout.types[i];
+        let is_tag = layout.is_tag(i);
+        let what = if is_tag { "tag" } else { "column" };
+        match live.iter().find(|l| &l.name == name) {
+            None if pos == 0 => out
+                .differences
+                .push(format!("time column {name} is not the super-table's timestamp")),
+            None => out.alters.push(format!(
+                "ALTER STABLE {table} ADD {} {} {want}",
+                if is_tag { "TAG" } else { "COLUMN" },
+                ident(name)
+            )),
+            Some(l) => {
+                if l.is_tag != is_tag {
+                    out.differences.push(format!(
+                        "{name} is a {} in TDengine, spec says {what}",
+                        if l.is_tag { "tag" } else { "column" }
+                    ));
+                } else if !same_type(l, want) {
+                    out.differences.push(format!(
+                        "{what} {name} is {}, spec says {want}",
+                        l.type_name
+                    ));
+                } else if let TdType::VarChar(n) = want {
+                    if l.length < n {
+                        // Widening VARCHAR is the one in-place type change TDengine allows.
+                        out.alters.push(format!(
+                            "ALTER STABLE {table} MODIFY {} {} {want}",
+                            if is_tag { "TAG" } else { "COLUMN" },
+                            ident(name)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let (Some(first), Some(&time)) = (live.first(), expected.first()) {
+        if first.name != spec.columns[time].name {
+            out.differences.push(format!(
+                "the super-table's timestamp is {}, spec says {}",
+                first.name, spec.columns[time].name
+            ));
+        }
+    }
+    for l in live {
+        if spec.column(&l.name).is_none() {
+            out.differences.push(format!(
+                "{} {} is not in the spec",
+                if l.is_tag { "tag" } else { "column" },
+                l.name
+            ));
+        }
+    }
+    out
+}
+
+/// Checks a save can go to the live super-table: every column exists, as the right kind, with a type that
+/// holds the spec's values. Returns the first problem.
+pub fn incompatibility(spec: &TableSpec, layout: &Layout, live: &[LiveColumn]) -> Option<(String, String)> {
+    let mut expected: Vec<usize> = layout.insert_columns();
+    expected.extend_from_slice(&layout.tags);
+    for i in expected {
+        let name = &spec.columns[i].name;
+        let want = layout.types[i];
+        let Some(l) = live.iter().find(|l| &l.name == name) else {
+            return Some((
+                name.clone(),
+                "the super-table has no such column (run provision)".into(),
+            ));
+        };
+        if l.is_tag != layout.is_tag(i) || !same_type(l, want) {
+            return Some((
+                name.clone(),
+                format!(
+                    "the super-table has it as {} {}, the class needs {} {want}",
+                    if l.is_tag { "tag" } else { "column" },
+                    l.type_name,
+                    if layout.is_tag(i) { "tag" } else { "column" },
+                ),
+            ));
+        }
+        if let TdType::VarChar(n) = want {
+            if l.length < n {
+                return Some((
+                    name.clone(),
+                    format!(
+                        "the super-table holds {} bytes, the class needs {n} (run provision to widen it)",
+                        l.length
+                    ),
+                ));
+            }
+        }
+    }
+    None
+}
