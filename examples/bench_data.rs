@@ -72,4 +72,3 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
 pub fn rate(rows: usize, d: Duration) -> f64 {
     rows as f64 / d.as_secs_f64()
 }
-

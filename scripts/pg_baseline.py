@@ -12,6 +12,7 @@ same columns, types and key as quantdal's `tick_data`, in schema `qd_bench_py`.
 
 import sys
 import time
+import warnings
 
 import pandas as pd
 import psycopg2
@@ -56,6 +57,8 @@ def save(conn, df):
 
 
 def main():
+    # MyStocks-style code hands read_sql a psycopg2 connection; pandas warns about that but it works.
+    warnings.filterwarnings("ignore", message="pandas only supports SQLAlchemy")
     path = sys.argv[1]
     url = sys.argv[2] if len(sys.argv) > 2 else "postgresql://postgres@127.0.0.1:5432/test"
     df = pd.read_parquet(path)

@@ -98,7 +98,9 @@ pub fn test_schema(url: &str) -> String {
 /// The fixture catalog with `ns_ticks` routed to store `nanos`: PostgreSQL keeps microseconds, so the
 /// nanosecond class lives on an embedded file beside it (an explicit route, as a user would write it).
 pub fn fixture_catalog_with_nanos_elsewhere() -> Catalog {
-    let start = FIXTURE.find("- name: ns_ticks").expect("ns_ticks in the fixture");
+    let start = FIXTURE
+        .find("- name: ns_ticks")
+        .expect("ns_ticks in the fixture");
     let (head, tail) = FIXTURE.split_at(start);
     let tail = tail.replacen("store: main", "store: nanos", 1);
     Catalog::from_yaml(&format!("{head}{tail}"), "fixture").expect("fixture catalog")
@@ -126,4 +128,46 @@ pub async fn postgres_dal_in(url: &str, schema: &str, dir: &Path, extra: &str, r
     )
     .await
     .unwrap_or_else(|e| panic!("opening PostgreSQL: {e}"))
+}
+
+/// A server store that does not run on these machines (TDengine): its tests skip when the variable is unset,
+/// even under `QUANTDAL_REQUIRE_SERVICES=1`, and say so.
+pub fn optional_service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("{var} is not set (no such server here): skipping");
+            None
+        }
+    }
+}
+
+/// The fixture catalog for TDengine: the series classes go to `main` in a database of their own (`ns_ticks` in
+/// a second one, since a TDengine database has one precision); `instruments` (no time column, which TDengine
+/// cannot hold) goes to `side`.
+pub fn fixture_catalog_for_tdengine(database: &str) -> Catalog {
+    let mut yaml = String::new();
+    let mut class = String::new();
+    for line in FIXTURE.lines() {
+        if let Some(name) = line.trim().strip_prefix("- name: ") {
+            class = name.to_string();
+        }
+        if line.trim() == "store: main" && class == "instruments" {
+            yaml.push_str(&line.replace("store: main", "store: side"));
+        } else {
+            yaml.push_str(line);
+        }
+        yaml.push('\n');
+        if line.trim().starts_with("time: {") {
+            let db = if class == "ns_ticks" {
+                format!("{database}_ns")
+            } else {
+                database.to_string()
+            };
+            yaml.push_str(&format!(
+                "    options: {{ tdengine: {{ database: {db} }} }}\n"
+            ));
+        }
+    }
+    Catalog::from_yaml(&yaml, "fixture").expect("fixture catalog for TDengine")
 }

@@ -7,9 +7,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray};
-use quantdal::{Dal, ErrorKind, Load, ProvisionStatus};
+use arrow::array::{
+    Array, ArrayRef, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray,
+};
 use quantdal::SaveOptions;
+use quantdal::{Dal, ErrorKind, Load, ProvisionStatus};
 use quantdal_core::normalize_batch;
 use quantdal_tests::fixtures::{ticks_batch as tick_batch, Daily, Tick, T0};
 use quantdal_tests::services::{postgres_dal, service_url, CleanupGuard};
@@ -60,15 +62,11 @@ async fn check_and_migrate_report_drift() {
         .await
         .unwrap()
         .get(0);
-    let daily = provisioned.iter().find(|e| e.class == "daily").unwrap();
-    if timescale {
-        assert!(daily.notes.is_empty(), "{:?}", daily.notes);
-    } else {
-        assert!(
-            daily.notes.iter().any(|n| n.contains("TimescaleDB not used") && n.contains("BRIN")),
-            "{:?}",
-            daily.notes
-        );
+    // The fixture classes declare no `timescale:` section, so they are plain tables on any server and
+    // provisioning has nothing to note (crates/quantdal-postgres/tests/live.rs covers classes that do).
+    let _ = timescale;
+    for e in provisioned.iter().filter(|e| e.store == "main") {
+        assert!(e.notes.is_empty(), "{}: {:?}", e.class, e.notes);
     }
     let after = dal.check().await.unwrap();
     for e in &after {
@@ -89,8 +87,16 @@ async fn check_and_migrate_report_drift() {
     let ProvisionStatus::Drift(items) = &ticks.status else {
         panic!("ticks: {}", ticks.status)
     };
-    assert!(items.iter().any(|d| d == "column side is missing"), "{items:?}");
-    assert!(items.iter().any(|d| d == "column legacy is not in the spec"), "{items:?}");
+    assert!(
+        items.iter().any(|d| d == "column side is missing"),
+        "{items:?}"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|d| d == "column legacy is not in the spec"),
+        "{items:?}"
+    );
     let bars = drift.iter().find(|e| e.class == "bars").unwrap();
     assert!(
         matches!(&bars.status, ProvisionStatus::Drift(d) if d.iter().any(|x| x.contains("numeric(20,2)"))),
@@ -100,14 +106,33 @@ async fn check_and_migrate_report_drift() {
 
     let migrated = dal.migrate().await.unwrap();
     let ticks = migrated.iter().find(|e| e.class == "ticks").unwrap();
-    assert!(ticks.migration.applied.iter().any(|a| a.contains("ADD COLUMN")), "{:?}", ticks.migration);
     assert!(
-        ticks.migration.refused.iter().any(|r| r.contains("legacy") && r.contains("DROP COLUMN")),
+        ticks
+            .migration
+            .applied
+            .iter()
+            .any(|a| a.contains("ADD COLUMN")),
+        "{:?}",
+        ticks.migration
+    );
+    assert!(
+        ticks
+            .migration
+            .refused
+            .iter()
+            .any(|r| r.contains("legacy") && r.contains("DROP COLUMN")),
         "{:?}",
         ticks.migration
     );
     let bars = migrated.iter().find(|e| e.class == "bars").unwrap();
-    assert!(bars.migration.refused.iter().any(|r| r.contains("ALTER COLUMN")), "{:?}", bars.migration);
+    assert!(
+        bars.migration
+            .refused
+            .iter()
+            .any(|r| r.contains("ALTER COLUMN")),
+        "{:?}",
+        bars.migration
+    );
     let again = dal.check().await.unwrap();
     let ticks = again.iter().find(|e| e.class == "ticks").unwrap();
     assert_eq!(
@@ -116,30 +141,28 @@ async fn check_and_migrate_report_drift() {
     );
 }
 
-/// `timescale: on` on a server without the extension is an error naming the store; `off` never uses it.
+/// `timescale: on` on a server that cannot load the extension is an error naming the store; `off` provisions
+/// plain tables.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timescale_modes() {
     let _cleanup = CleanupGuard;
     let Some(url) = service_url(PG) else { return };
     let admin = admin(&url).await;
-    let available: bool = admin
-        .query_one(
-            "SELECT count(*) > 0 FROM pg_available_extensions WHERE name = 'timescaledb'",
-            &[],
-        )
+    let preloaded: String = admin
+        .query_one("SELECT current_setting('shared_preload_libraries')", &[])
         .await
         .unwrap()
         .get(0);
     let dir = tempfile::tempdir().unwrap();
     let off = postgres_dal(&url, dir.path(), "timescale: off").await;
     let report = off.provision().await.unwrap();
-    let daily = report.iter().find(|e| e.class == "daily").unwrap();
-    assert!(daily.notes.iter().any(|n| n.contains("timescale: off")), "{:?}", daily.notes);
-    if !available {
+    assert!(report.iter().all(|e| e.status == ProvisionStatus::Created));
+    if !preloaded.contains("timescaledb") {
         let on = postgres_dal(&url, dir.path(), "timescale: on").await;
         let err = on.provision().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
         assert!(err.to_string().contains("timescale: on"), "{err}");
+        assert_eq!(err.class(), Some("ticks"));
     }
 }
 
@@ -158,10 +181,10 @@ async fn server_side_data_errors_are_typed_and_write_nothing() {
     let norm = |spec: &quantdal::TableSpec, b: RecordBatch| {
         normalize_batch(spec, &b, &SaveOptions::default()).unwrap()
     };
-    let dup = norm(
-        &spec,
-        tick_batch(&[Tick::new("A.SH", T0, 1.0, 1), Tick::new("A.SH", T0, 2.0, 2)]),
-    );
+    // Normalised one row at a time: the facade's validation would (rightly) refuse the pair.
+    let one = norm(&spec, tick_batch(&[Tick::new("A.SH", T0, 1.0, 1)]));
+    let again = norm(&spec, tick_batch(&[Tick::new("A.SH", T0, 2.0, 2)]));
+    let dup = arrow::compute::concat_batches(&one.schema(), [&one, &again]).unwrap();
     let err = store.save(&spec, dup).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidBatch, "{err}");
     assert_eq!(err.class(), Some("ticks"));
@@ -276,19 +299,21 @@ async fn wrong_password_is_an_authentication_error() {
     )
     .await;
     match dal.count("ticks").await {
-        Err(err) => {
+        Err(err) if err.to_string().contains("28P01") => {
             assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
             assert!(!err.is_temporary());
-            assert!(err.to_string().contains("28P01"), "{err}");
+            assert_eq!(err.class(), Some("ticks"));
             assert!(!err.to_string().contains("wrong-password"), "{err}");
         }
-        Ok(_) | Err(_) if !quantdal_tests::services::services_required() => {
+        // Logged in (the table is simply missing, or there): the server did not check the password.
+        other => {
+            assert!(
+                !quantdal_tests::services::services_required(),
+                "the server accepted a wrong password ({other:?}): add `host all quantdal_pw_test 127.0.0.1/32 \
+                 scram-sha-256` to pg_hba.conf, as .ci/run does"
+            );
             eprintln!("the server does not check passwords for quantdal_pw_test: skipping");
         }
-        Ok(_) => panic!(
-            "the server accepted a wrong password: add `host all quantdal_pw_test 127.0.0.1/32 scram-sha-256` \
-             to pg_hba.conf (as .ci/run does)"
-        ),
     }
 }
 
@@ -301,10 +326,19 @@ async fn terminated_connections_mid_save_write_nothing_and_recover() {
     let dir = tempfile::tempdir().unwrap();
     let schema = quantdal_tests::services::test_schema(&url);
     // One attempt only, so the failure is seen rather than retried away.
-    let dal = quantdal_tests::services::postgres_dal_in(&url, &schema, dir.path(), "", "max_attempts: 1").await;
+    let dal =
+        quantdal_tests::services::postgres_dal_in(&url, &schema, dir.path(), "", "max_attempts: 1")
+            .await;
     dal.provision().await.unwrap();
     let rows: Vec<Tick> = (0..400_000)
-        .map(|i| Tick::new(if i % 2 == 0 { "A.SH" } else { "B.SH" }, T0 + i64::from(i), 1.0, 1))
+        .map(|i| {
+            Tick::new(
+                if i % 2 == 0 { "A.SH" } else { "B.SH" },
+                T0 + i64::from(i),
+                1.0,
+                1,
+            )
+        })
         .collect();
     let batch = tick_batch(&rows);
     let admin = admin(&url).await;
@@ -363,7 +397,11 @@ async fn loads_stream_many_batches_in_order() {
         .collect();
     dal.save("ticks", &tick_batch(&rows)).await.unwrap();
     let batches = dal.load("ticks", Load::all()).await.unwrap();
-    assert!(batches.len() >= 3, "streamed in portal chunks: {}", batches.len());
+    assert!(
+        batches.len() >= 3,
+        "streamed in portal chunks: {}",
+        batches.len()
+    );
     let mut expected = 0i64;
     for b in &batches {
         let vol = b

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use quantdal::ErrorKind;
 use quantdal_tests::fixtures::{ticks_batch, Tick, T0};
-use quantdal_tests::services::{postgres_dal_in, service_url, services_required, test_schema, CleanupGuard};
+use quantdal_tests::services::{
+    postgres_dal_in, service_url, services_required, test_schema, CleanupGuard,
+};
 
 /// `(version, cluster)` of the local cluster, when `pg_ctlcluster` can manage it.
 fn local_cluster() -> Option<(String, String)> {
@@ -44,9 +46,14 @@ impl Drop for Restart {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_stop_and_start_under_a_live_dal() {
     let _cleanup = CleanupGuard;
-    let Some(url) = service_url("QUANTDAL_TEST_PG_URL") else { return };
+    let Some(url) = service_url("QUANTDAL_TEST_PG_URL") else {
+        return;
+    };
     let Some((version, cluster)) = local_cluster() else {
-        assert!(!services_required(), "pg_ctlcluster is needed to stop and start the server");
+        assert!(
+            !services_required(),
+            "pg_ctlcluster is needed to stop and start the server"
+        );
         eprintln!("no pg_ctlcluster: skipping");
         return;
     };
@@ -59,7 +66,10 @@ async fn server_stop_and_start_under_a_live_dal() {
 
     let restart = Restart(version.clone(), cluster.clone());
     if !pg_ctl(&version, &cluster, "stop") {
-        assert!(!services_required(), "pg_ctlcluster stop failed (not allowed here?)");
+        assert!(
+            !services_required(),
+            "pg_ctlcluster stop failed (not allowed here?)"
+        );
         eprintln!("cannot stop the server here: skipping");
         return;
     }

@@ -105,6 +105,26 @@ pub enum Command {
         #[arg(long, default_value_t = 20240102)]
         seed: u64,
     },
+    /// Read the monitoring store: operations, slow statements, quality results, alerts; prune old rows.
+    Monitor {
+        #[command(subcommand)]
+        what: crate::monitor_cmd::MonitorCommand,
+    },
+    /// List (default), acknowledge or resolve alerts.
+    Alerts {
+        #[command(subcommand)]
+        action: Option<crate::monitor_cmd::AlertsCommand>,
+    },
+    /// Run the on-demand quality checks (freshness, completeness, consistency) of one class or all.
+    Check { class: Option<String> },
+    /// Serve the web dashboard, JSON endpoints and Prometheus /metrics; runs checks and prunes on schedule.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8686")]
+        addr: std::net::SocketAddr,
+        /// How often to run `check` on every class (e.g. 15m; `off` to disable).
+        #[arg(long, default_value = "15m")]
+        check_every: String,
+    },
 }
 
 #[derive(Debug, Clone, Args, Default)]

@@ -1,11 +1,14 @@
 //! `quantdal`: provision, import, export, query and demo from the shell. Errors print one line and exit 1.
 
 mod args;
+mod check_cmd;
 mod demo;
 mod filters;
 mod io;
+mod monitor_cmd;
 mod output;
 mod run;
+mod serve_cmd;
 
 use std::process::ExitCode;
 

@@ -8,7 +8,7 @@ use quantdal::{Config, Dal, Error, ErrorKind, OpenOptions, ProvisionStatus, Resu
 
 use crate::args::{Cli, Command};
 use crate::output::{print_batches, print_rows};
-use crate::{demo, filters, io};
+use crate::{check_cmd, demo, filters, io, monitor_cmd, serve_cmd};
 
 /// `--config` / `QUANTDAL_CONFIG`, else `config/quantdal.yaml` when present, else an embedded store in `data/`.
 fn resolve_config(cli: &Cli) -> Result<Config> {
@@ -30,6 +30,13 @@ fn resolve_config(cli: &Cli) -> Result<Config> {
 
 async fn open(config: Config, read_only: bool) -> Result<Dal> {
     Dal::from_config(config, OpenOptions { read_only }).await
+}
+
+/// Flushes the monitoring records of a command; a monitoring store that is away is no reason to fail.
+async fn close(dal: Dal) {
+    if let Err(e) = dal.close().await {
+        eprintln!("note: monitoring records kept in the spill file for the next run: {e}");
+    }
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -86,6 +93,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             print_rows(&["class", "store", "action", "change"], &rows, format)?;
+            close(dal).await;
             if refused {
                 return Ok(ExitCode::from(1));
             }
@@ -98,6 +106,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 dal.provision().await?
             };
+            close(dal).await;
             let failed = report.iter().any(|e| {
                 matches!(
                     e.status,
@@ -106,7 +115,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             });
             let notes: Vec<String> = report
                 .iter()
-                .flat_map(|e| e.notes.iter().map(move |n| format!("note: {}: {n}", e.class)))
+                .flat_map(|e| {
+                    e.notes
+                        .iter()
+                        .map(move |n| format!("note: {}: {n}", e.class))
+                })
                 .collect();
             let rows: Vec<Vec<String>> = report
                 .into_iter()
@@ -137,6 +150,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 std::io::stderr().is_terminal(),
             )
             .await?;
+            close(dal).await;
             println!(
                 "imported {} rows into {class} in {:.2}s ({:.0} rows/s)",
                 summary.rows,
@@ -152,16 +166,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let dal = open(config, true).await?;
             let load = filters::build_load(&filter)?;
             let rows = io::export(&dal, &class, &file, load).await?;
+            close(dal).await;
             println!("exported {rows} rows of {class} to {}", file.display());
         }
         Command::Load { class, filter } => {
             let dal = open(config, true).await?;
             let batches = dal.load(&class, filters::build_load(&filter)?).await?;
+            close(dal).await;
             print_batches(&batches, format)?;
         }
         Command::Latest { class, filter } => {
             let dal = open(config, true).await?;
             let batches = dal.latest(&class, filters::build_load(&filter)?).await?;
+            close(dal).await;
             print_batches(&batches, format)?;
         }
         Command::Kline {
@@ -173,6 +190,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let batches = dal
                 .kline(&class, &interval, filters::build_load(&filter)?)
                 .await?;
+            close(dal).await;
             print_batches(&batches, format)?;
         }
         Command::Delete { class, filter, all } => {
@@ -194,6 +212,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 dal.delete(&class, load).await?
             };
+            close(dal).await;
             println!("deleted {deleted} rows from {class}");
         }
         Command::Demo {
@@ -203,6 +222,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let dal = open(config, false).await?;
             demo::run(&dal, symbols, days, seed).await?;
+            close(dal).await;
+        }
+        Command::Monitor { what } => monitor_cmd::run(&config, what, format).await?,
+        Command::Alerts { action } => monitor_cmd::alerts(&config, action, format).await?,
+        Command::Check { class } => {
+            let dal = open(config, true).await?;
+            let failed = check_cmd::run(&dal, class.as_deref(), format).await;
+            close(dal).await;
+            if failed? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Serve { addr, check_every } => {
+            serve_cmd::run(config, addr, &check_every).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

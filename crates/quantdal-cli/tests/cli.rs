@@ -734,3 +734,153 @@ fn importing_a_bad_value_names_the_class_column_and_row() {
     // Nothing was saved by the failed imports.
     assert_eq!(env.ok(&["load", "tick_data"]).trim_end(), "0 rows");
 }
+
+/// The demo's calls are in the monitoring store once the command exits (the CLI closes the `Dal`), and
+/// every terminal view reads them.
+#[test]
+fn monitor_views_read_what_commands_recorded() {
+    let env = Env::new();
+    env.ok(&["demo", "--symbols", "5"]);
+    assert!(env.path("quantdal-monitor.db").exists());
+
+    let ops: serde_json::Value =
+        serde_json::from_str(&env.ok(&["monitor", "ops", "--format", "json", "--limit", "1000"]))
+            .unwrap();
+    let ops = ops.as_array().unwrap();
+    assert!(ops
+        .iter()
+        .any(|o| o["operation"] == "save" && o["class"] == "tick_data"));
+    assert!(ops
+        .iter()
+        .all(|o| o["status"] == "ok" || o["status"] == "partial"));
+
+    let table = env.ok(&["monitor", "ops", "--class", "daily_kline"]);
+    assert!(
+        table.contains("daily_kline") && !table.contains("tick_data"),
+        "{table}"
+    );
+
+    let quality: serde_json::Value =
+        serde_json::from_str(&env.ok(&["monitor", "quality", "--format", "json"])).unwrap();
+    assert!(quality
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|q| q["class"] == "tick_data" && q["check"] == "validity" && q["status"] == "pass"));
+    env.ok(&["monitor", "slow", "--since", "1d"]);
+    let pruned = env.ok(&["monitor", "prune"]);
+    assert!(pruned.starts_with("pruned operations 0"), "{pruned}");
+
+    // A read is one more operations row, from a read-only open.
+    env.ok(&["load", "symbols", "--limit", "1"]);
+    let after: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "monitor", "ops", "--format", "json", "--class", "symbols", "--limit", "1000",
+    ]))
+    .unwrap();
+    assert!(after
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["operation"] == "load"));
+
+    let err = env.fails(&["monitor", "ops", "--since", "yesterday"]);
+    assert!(err.contains("--since"), "{err}");
+}
+
+/// `check` records freshness / completeness / consistency results and exits 1 on a failure; the failures
+/// raise alerts, which `alerts ack` and `alerts resolve` move along.
+#[test]
+fn check_and_alerts() {
+    let env = Env::new();
+    env.ok(&["demo", "--symbols", "3"]);
+    let run = env.run(&["check", "--format", "json"]);
+    let results: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let results = results.as_array().unwrap();
+    let checks: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| (r["class"].as_str().unwrap(), r["check"].as_str().unwrap()))
+        .collect();
+    for expected in [
+        ("tick_data", "freshness"),
+        ("minute_kline", "completeness"),
+        ("daily_kline", "consistency"),
+    ] {
+        assert!(checks.contains(&expected), "{checks:?}");
+    }
+    // The demo's data is from 2024: stale by any clock this runs under.
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let fresh = results
+        .iter()
+        .find(|r| r["class"] == "tick_data" && r["check"] == "freshness")
+        .unwrap();
+    assert_eq!(fresh["status"], "fail");
+
+    let only: serde_json::Value = serde_json::from_str(
+        &env.run(&["check", "daily_kline", "--format", "json"])
+            .stdout,
+    )
+    .unwrap();
+    assert!(only
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["class"] == "daily_kline"));
+
+    let alerts: serde_json::Value =
+        serde_json::from_str(&env.ok(&["alerts", "list", "--format", "json"])).unwrap();
+    let alert = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["dedup_key"] == "quality:tick_data:freshness")
+        .unwrap()
+        .clone();
+    // Two check runs, one alert row.
+    assert_eq!(alert["occurrences"], 1);
+    env.run(&["check", "tick_data"]);
+    let id = alert["id"].as_i64().unwrap().to_string();
+    let again: serde_json::Value =
+        serde_json::from_str(&env.ok(&["alerts", "--format", "json"])).unwrap();
+    let again = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == alert["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(again["occurrences"], 2);
+
+    assert!(env.ok(&["alerts", "ack", &id]).contains("acknowledged"));
+    assert!(env.ok(&["alerts", "resolve", &id]).contains("resolved"));
+    let open = env.ok(&["monitor", "alerts", "--format", "json"]);
+    assert!(!open.contains("quality:tick_data:freshness"), "{open}");
+    let err = env.fails(&["alerts", "ack", "999999"]);
+    assert!(err.contains("999999"), "{err}");
+}
+
+/// Two real processes on the embedded monitoring store: `monitor ops` reads while `demo` writes through
+/// the library, and never fails for it.
+#[test]
+fn monitor_reads_while_another_process_writes() {
+    let env = Env::new();
+    env.ok(&["demo", "--symbols", "2"]);
+    let mut writer = env.spawn(&["demo", "--symbols", "50"]);
+    let mut reads = 0;
+    while writer.try_wait().unwrap().is_none() {
+        let run = env.run(&["monitor", "ops", "--format", "json", "--limit", "5"]);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        reads += 1;
+    }
+    assert!(writer.wait().unwrap().success());
+    assert!(reads > 0);
+    let ops: serde_json::Value =
+        serde_json::from_str(&env.ok(&["monitor", "ops", "--format", "json", "--limit", "100000"]))
+            .unwrap();
+    let pids: std::collections::HashSet<_> = ops
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["pid"].clone())
+        .collect();
+    assert!(pids.len() >= 2, "both demo processes recorded: {pids:?}");
+}

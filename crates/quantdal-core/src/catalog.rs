@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::options::BackendOptions;
+use crate::quality::QualityConfig;
 use crate::spec::{
     is_identifier, Category, ColumnSpec, DefaultValue, IndexSpec, KlineSource, TableSpec, TimeSpec,
 };
@@ -53,6 +54,8 @@ struct RawClass {
     kline: Option<RawKline>,
     #[serde(default)]
     options: BackendOptions,
+    #[serde(default)]
+    quality: Option<QualityConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -374,7 +377,12 @@ fn build_class(raw: RawClass, default_precision: TimePrecision) -> Result<TableS
         check_identifier("options.tdengine.database", &td.database)?;
     }
 
-    Ok(TableSpec::new(
+    if let Some(q) = &raw.quality {
+        q.validate(&columns, time.is_some())
+            .map_err(|(field, m)| field_error(&format!("quality.{field}"), m))?;
+    }
+
+    let mut spec = TableSpec::new(
         raw.name,
         raw.category,
         raw.description,
@@ -388,7 +396,9 @@ fn build_class(raw: RawClass, default_precision: TimePrecision) -> Result<TableS
         kline,
         raw.options,
         default_precision,
-    ))
+    );
+    spec.quality = raw.quality;
+    Ok(spec)
 }
 
 fn build_kline(raw: RawKline, columns: &[ColumnSpec]) -> Result<KlineSource> {

@@ -7,6 +7,7 @@ pub mod kline;
 pub mod load;
 pub mod options;
 pub mod output;
+pub mod quality;
 pub mod settings;
 pub mod spec;
 pub mod store;
@@ -18,9 +19,11 @@ pub use catalog::Catalog;
 pub use error::{Error, ErrorKind, Result};
 pub use kline::{kline_schema, Interval};
 pub use load::{col, Load, Op, Order, Predicate, Query, Scalar, Value};
-pub use settings::{Settings, StoreKind, StoreSettings};
+pub use settings::{MonitoringStore, Settings, StoreKind, StoreSettings};
 pub use spec::{Category, ColumnSpec, TableSpec};
-pub use store::{BatchStream, Migration, Operation, ProvisionStatus, StatementText, Store, StoreInfo};
+pub use store::{
+    BatchStream, Migration, Operation, ProvisionStatus, StatementText, Store, StoreInfo,
+};
 pub use time::Timestamp;
 pub use types::{NeutralType, TimePrecision};
 pub use validate::{normalize_batch, SaveOptions};

@@ -47,7 +47,7 @@ struct RawSettings {
     #[serde(default)]
     routes: BTreeMap<String, String>,
     #[serde(default)]
-    monitoring: MonitoringSettings,
+    monitoring: RawMonitoring,
     #[serde(default)]
     retry: RetrySettings,
 }
@@ -118,31 +118,230 @@ impl std::fmt::Debug for StoreSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `monitoring:` as written; [`MonitoringSettings`] is the resolved form.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MonitoringSettings {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Operations slower than this are logged at warn level.
-    #[serde(default = "default_warn_ms")]
-    pub warn_ms: u64,
-    /// Operations slower than this count as slow queries.
-    #[serde(default = "default_slow_ms")]
-    pub slow_ms: u64,
-    /// Monitoring DB file (embedded) — used by the monitoring crate.
+struct RawMonitoring {
     #[serde(default)]
-    pub path: Option<String>,
+    enabled: Option<bool>,
+    #[serde(default)]
+    warn_ms: Option<u64>,
+    #[serde(default)]
+    slow_ms: Option<u64>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    schema: Option<String>,
+    #[serde(default)]
+    capacity: Option<usize>,
+    #[serde(default)]
+    batch_size: Option<usize>,
+    #[serde(default)]
+    flush_ms: Option<u64>,
+    #[serde(default)]
+    busy_timeout_ms: Option<u64>,
+    #[serde(default)]
+    retention: RetentionSettings,
 }
 
-impl Default for MonitoringSettings {
+/// Where monitoring records go.
+#[derive(Clone, PartialEq)]
+pub enum MonitoringStore {
+    /// SQLite (WAL) file of its own; relative paths resolve against the config file's folder.
+    Embedded { path: PathBuf },
+    /// PostgreSQL; `schema` defaults to the connection's search path. The URL may hold a password.
+    Postgres { url: String, schema: Option<String> },
+}
+
+impl std::fmt::Debug for MonitoringStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MonitoringStore::Embedded { path } => {
+                f.debug_struct("Embedded").field("path", path).finish()
+            }
+            MonitoringStore::Postgres { url, schema } => f
+                .debug_struct("Postgres")
+                .field("url", &redact_url(url))
+                .field("schema", schema)
+                .finish(),
+        }
+    }
+}
+
+/// Days to keep per monitoring table (resolved alerts only for `alerts_days`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    #[serde(default = "days_7")]
+    pub operations_days: u32,
+    #[serde(default = "days_30")]
+    pub slow_queries_days: u32,
+    #[serde(default = "days_90")]
+    pub quality_checks_days: u32,
+    #[serde(default = "days_30")]
+    pub rejects_days: u32,
+    #[serde(default = "days_90")]
+    pub alerts_days: u32,
+}
+
+impl Default for RetentionSettings {
     fn default() -> Self {
+        RetentionSettings {
+            operations_days: days_7(),
+            slow_queries_days: days_30(),
+            quality_checks_days: days_90(),
+            rejects_days: days_30(),
+            alerts_days: days_90(),
+        }
+    }
+}
+
+fn days_7() -> u32 {
+    7
+}
+fn days_30() -> u32 {
+    30
+}
+fn days_90() -> u32 {
+    90
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitoringSettings {
+    pub enabled: bool,
+    /// Operations at least this slow get a `warn` slow-query row and a warn-level log line.
+    pub warn_ms: u64,
+    /// Operations at least this slow get a `slow` slow-query row and an alert.
+    pub slow_ms: u64,
+    pub store: MonitoringStore,
+    /// Where records wait while the store is away (`<stem>.spill-<pid>.jsonl` beside it): the embedded
+    /// file's path, or the default embedded path when the store is PostgreSQL.
+    pub spill_base: PathBuf,
+    /// Records the channel holds before new ones are counted as dropped.
+    pub capacity: usize,
+    /// Records per write to the monitoring store.
+    pub batch_size: usize,
+    /// Longest a record waits before it is written.
+    pub flush_ms: u64,
+    /// How long an embedded write waits for another process's lock before spilling.
+    pub busy_timeout_ms: u64,
+    pub retention: RetentionSettings,
+}
+
+impl MonitoringSettings {
+    /// Defaults, with the embedded store at `path`.
+    pub fn embedded(path: PathBuf) -> Self {
         MonitoringSettings {
             enabled: true,
             warn_ms: default_warn_ms(),
             slow_ms: default_slow_ms(),
-            path: None,
+            store: MonitoringStore::Embedded { path: path.clone() },
+            spill_base: path,
+            capacity: 16_384,
+            batch_size: 512,
+            flush_ms: 500,
+            busy_timeout_ms: 2_000,
+            retention: RetentionSettings::default(),
         }
     }
+}
+
+/// The monitoring DB sits next to the first embedded data file, else in the config file's folder.
+fn default_monitoring_path(stores: &BTreeMap<String, StoreSettings>, base: &Path) -> PathBuf {
+    let dir = stores
+        .values()
+        .filter(|s| s.kind == StoreKind::Duckdb)
+        .find_map(|s| s.path.as_ref()?.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| base.to_path_buf());
+    dir.join(MONITORING_FILE)
+}
+
+/// File name of the embedded monitoring DB when none is configured.
+pub const MONITORING_FILE: &str = "quantdal-monitor.db";
+
+fn resolve_monitoring(
+    raw: &RawMonitoring,
+    stores: &BTreeMap<String, StoreSettings>,
+    base: &Path,
+    expand: &dyn Fn(&str, &Option<String>) -> Result<Option<String>>,
+    fail: &dyn Fn(&str, String) -> Error,
+) -> Result<MonitoringSettings> {
+    let default_path = default_monitoring_path(stores, base);
+    let path = expand("monitoring.path", &raw.path)?.map(|p| base.join(p));
+    let url = expand("monitoring.url", &raw.url)?;
+    let schema = expand("monitoring.schema", &raw.schema)?;
+    let store = match (path, url) {
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                "monitoring",
+                "give `path` (embedded SQLite file) or `url` (PostgreSQL), not both".into(),
+            ))
+        }
+        (None, Some(url)) => MonitoringStore::Postgres { url, schema },
+        (path, None) => {
+            if schema.is_some() {
+                return Err(fail(
+                    "monitoring.schema",
+                    "applies to a PostgreSQL monitoring store (`url`) only".into(),
+                ));
+            }
+            MonitoringStore::Embedded {
+                path: path.unwrap_or_else(|| default_path.clone()),
+            }
+        }
+    };
+    if let MonitoringStore::Postgres {
+        schema: Some(s), ..
+    } = &store
+    {
+        if !is_identifier(s) {
+            return Err(fail(
+                "monitoring.schema",
+                format!("`{s}` must be a lower-case identifier"),
+            ));
+        }
+    }
+    let spill_base = match &store {
+        MonitoringStore::Embedded { path } => path.clone(),
+        MonitoringStore::Postgres { .. } => default_path,
+    };
+    let d = MonitoringSettings::embedded(spill_base.clone());
+    let positive = |field: &str, v: Option<usize>, default: usize| -> Result<usize> {
+        match v {
+            Some(0) => Err(fail(
+                &format!("monitoring.{field}"),
+                "must be at least 1".into(),
+            )),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    };
+    let warn_ms = raw.warn_ms.unwrap_or(d.warn_ms);
+    let slow_ms = raw.slow_ms.unwrap_or(d.slow_ms);
+    if warn_ms > slow_ms {
+        return Err(fail(
+            "monitoring.warn_ms",
+            format!("{warn_ms} is above slow_ms ({slow_ms}); warn must come first"),
+        ));
+    }
+    Ok(MonitoringSettings {
+        enabled: raw.enabled.unwrap_or(true),
+        warn_ms,
+        slow_ms,
+        store,
+        spill_base,
+        capacity: positive("capacity", raw.capacity, d.capacity)?,
+        batch_size: positive("batch_size", raw.batch_size, d.batch_size)?,
+        flush_ms: positive(
+            "flush_ms",
+            raw.flush_ms.map(|v| v as usize),
+            d.flush_ms as usize,
+        )? as u64,
+        busy_timeout_ms: raw.busy_timeout_ms.unwrap_or(d.busy_timeout_ms),
+        retention: raw.retention.clone(),
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,9 +366,6 @@ impl Default for RetrySettings {
     }
 }
 
-fn yes() -> bool {
-    true
-}
 fn default_warn_ms() -> u64 {
     200
 }
@@ -293,19 +489,25 @@ impl Settings {
             routes.entry(name.clone()).or_insert_with(|| name.clone());
         }
         let tables = interpolate(&raw.tables, env).map_err(|m| fail("tables", m))?;
+        let monitoring = resolve_monitoring(&raw.monitoring, &stores, base, &expand, &fail)?;
         Ok(Settings {
             file: None,
             application: raw.application.unwrap_or_else(|| "quantdal".into()),
             tables: base.join(tables),
             stores,
             routes,
-            monitoring: raw.monitoring,
+            monitoring,
             retry: raw.retry,
         })
     }
 
     /// Settings for one embedded file holding every class.
     pub fn embedded(path: PathBuf, tables: PathBuf) -> Settings {
+        let monitoring = MonitoringSettings::embedded(
+            path.parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(MONITORING_FILE),
+        );
         let store = StoreSettings {
             name: "embedded".into(),
             kind: StoreKind::Duckdb,
@@ -332,7 +534,7 @@ impl Settings {
             tables,
             stores: BTreeMap::from([("embedded".to_string(), store)]),
             routes,
-            monitoring: MonitoringSettings::default(),
+            monitoring,
             retry: RetrySettings::default(),
         }
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::options::BackendOptions;
+use crate::quality::QualityConfig;
 use crate::types::{NeutralType, TimePrecision};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
@@ -132,6 +133,8 @@ pub struct TableSpec {
     pub indexes: Vec<IndexSpec>,
     pub kline: Option<KlineSource>,
     pub options: BackendOptions,
+    /// The class's `quality:` section: inline checks on saves and on-demand checks (`quantdal check`).
+    pub quality: Option<QualityConfig>,
     /// Precision of every TIMESTAMP column: the time column's, else the catalog default.
     precision: TimePrecision,
     schema: SchemaRef,
@@ -181,6 +184,7 @@ impl TableSpec {
             indexes,
             kline,
             options,
+            quality: None,
             precision,
             schema: Arc::new(Schema::new(fields)),
             positions,

@@ -109,7 +109,10 @@ pub trait Store: Send + Sync + fmt::Debug {
         let _ = spec;
         Err(crate::Error::new(
             crate::ErrorKind::Unsupported,
-            format!("store `{}` cannot check its tables against the spec", self.info().name),
+            format!(
+                "store `{}` cannot check its tables against the spec",
+                self.info().name
+            ),
         ))
     }
 

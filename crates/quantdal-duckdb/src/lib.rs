@@ -22,8 +22,8 @@ use duckdb::{AccessMode, Config, Connection};
 use futures::StreamExt;
 use quantdal_core::output::{conform_batch, projected_schema};
 use quantdal_core::{
-    kline_schema, BatchStream, Error, ErrorKind, Interval, Migration, ProvisionStatus, Query, Result, Store,
-    StoreInfo, StoreKind, TableSpec,
+    kline_schema, BatchStream, Error, ErrorKind, Interval, Migration, ProvisionStatus, Query,
+    Result, Store, StoreInfo, StoreKind, TableSpec,
 };
 use tokio::sync::Mutex as AsyncMutex;
 

@@ -145,6 +145,18 @@ impl Default for Retention {
     }
 }
 
+impl From<&quantdal_core::settings::RetentionSettings> for Retention {
+    fn from(r: &quantdal_core::settings::RetentionSettings) -> Self {
+        Retention {
+            operations_days: r.operations_days,
+            slow_queries_days: r.slow_queries_days,
+            quality_checks_days: r.quality_checks_days,
+            rejects_days: r.rejects_days,
+            alerts_days: r.alerts_days,
+        }
+    }
+}
+
 /// Rows removed per table by [`MonitorDb::prune`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PruneReport {

@@ -12,8 +12,8 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use futures::Stream;
 use quantdal_core::{
-    BatchStream, Error, Interval, Operation, ProvisionStatus, Query, Result, StatementText, Store,
-    StoreInfo, TableSpec,
+    BatchStream, Error, Interval, Migration, Operation, ProvisionStatus, Query, Result,
+    StatementText, Store, StoreInfo, TableSpec,
 };
 use tracing::Instrument;
 
@@ -412,6 +412,19 @@ impl Store for MonitoredStore {
         self.recorder(spec)
             .finish(&call, Outcome::of(&r, |n| Some(*n)), None);
         r
+    }
+
+    // Checks and migrations are schema work, not data operations: forwarded unrecorded.
+    async fn check(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
+        self.inner.check(spec).await
+    }
+
+    async fn migrate(&self, spec: &Arc<TableSpec>) -> Result<Migration> {
+        self.inner.migrate(spec).await
+    }
+
+    fn provision_notes(&self, spec: &TableSpec) -> Vec<String> {
+        self.inner.provision_notes(spec)
     }
 
     fn statement(

@@ -8,6 +8,7 @@ mod ddl;
 mod effects;
 mod id;
 mod layer;
+mod lazy;
 mod monitor;
 mod postgres;
 pub mod quality;
@@ -27,6 +28,7 @@ pub use ddl::{ddl, Dialect};
 pub use effects::{MetricDelta, LATENCY_BUCKETS};
 pub use id::next_id;
 pub use layer::{MonitorLayer, MonitoredStore};
+pub use lazy::{LazySink, SinkOpener};
 pub use monitor::{Identity, Monitor, MonitorOptions};
 pub use postgres::PostgresSink;
 pub use record::{

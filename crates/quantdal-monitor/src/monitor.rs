@@ -68,10 +68,13 @@ impl MonitorOptions {
         }
     }
 
-    /// Thresholds from `quantdal.yaml`'s `monitoring:` section.
+    /// Thresholds and buffering from `quantdal.yaml`'s `monitoring:` section.
     pub fn with_settings(mut self, settings: &MonitoringSettings) -> Self {
         self.warn_after = Duration::from_millis(settings.warn_ms);
         self.slow_after = Duration::from_millis(settings.slow_ms);
+        self.capacity = settings.capacity;
+        self.batch_size = settings.batch_size;
+        self.flush_interval = Duration::from_millis(settings.flush_ms);
         self
     }
 }

@@ -154,7 +154,10 @@ mod tests {
     fn roundtrip(unscaled: i128, scale: u16) -> Option<i128> {
         let mut b = BytesMut::new();
         put_numeric(&mut b, unscaled, scale);
-        assert_eq!(b.len(), 8 + 2 * usize::from(u16::from_be_bytes([b[0], b[1]])));
+        assert_eq!(
+            b.len(),
+            8 + 2 * usize::from(u16::from_be_bytes([b[0], b[1]]))
+        );
         get_numeric(&b, scale)
     }
 

@@ -94,7 +94,12 @@ pub enum Fix {
     Manual(String),
 }
 
-pub fn differences(spec: &TableSpec, schema: &str, live: &LiveTable, brin: bool) -> Vec<Difference> {
+pub fn differences(
+    spec: &TableSpec,
+    schema: &str,
+    live: &LiveTable,
+    brin: bool,
+) -> Vec<Difference> {
     let table = qualified(schema, &spec.table);
     let mut out = Vec::new();
     for c in &spec.columns {
@@ -217,9 +222,7 @@ pub async fn migrate(client: &mut Client, differences: &[Difference]) -> Result<
                 tx.batch_execute(stmt).await.map_err(from_pg)?;
                 migration.applied.push(format!("{}: {stmt}", d.description));
             }
-            Fix::Manual(what) => migration
-                .refused
-                .push(format!("{}: {what}", d.description)),
+            Fix::Manual(what) => migration.refused.push(format!("{}: {what}", d.description)),
         }
     }
     tx.commit().await.map_err(from_pg)?;

@@ -138,7 +138,8 @@ impl ConnectionSpec {
             format!("{base}?{}", q.finish())
         };
         // tokio-postgres echoes the offending option, never the password, in its parse errors.
-        let mut config = tokio_postgres::Config::from_str(&rebuilt).map_err(|e| bad(e.to_string()))?;
+        let mut config =
+            tokio_postgres::Config::from_str(&rebuilt).map_err(|e| bad(e.to_string()))?;
         if config.get_hosts().is_empty() {
             return Err(bad("no host".into()));
         }
@@ -184,8 +185,10 @@ mod tests {
 
     #[test]
     fn verification_levels_are_taken_out_of_the_url() {
-        let spec = parse("postgres://u:secret@db.example:6543/prod?sslmode=verify-full&sslrootcert=/etc/ca.pem")
-            .unwrap();
+        let spec = parse(
+            "postgres://u:secret@db.example:6543/prod?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+        )
+        .unwrap();
         assert_eq!(spec.tls, TlsMode::VerifyFull);
         assert_eq!(spec.root_cert, Some(PathBuf::from("/etc/ca.pem")));
         assert_eq!(spec.config.get_ssl_mode(), SslMode::Require);

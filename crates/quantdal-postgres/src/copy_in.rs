@@ -6,8 +6,8 @@ use arrow::array::{
     Int32Array, Int64Array, RecordBatch, StringArray,
 };
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type,
-    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampSecondType,
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampSecondType,
 };
 use bytes::{BufMut, Bytes, BytesMut};
 use quantdal_core::{Error, NeutralType, Result, TableSpec};

@@ -195,10 +195,16 @@ pub fn interval_literal(spec: &TableSpec, field: &str, text: &str) -> Result<Str
     Ok(format!("INTERVAL {}", literal(text)))
 }
 
-/// The TimescaleDB statements for a class: hypertable, compression, retention, continuous aggregates.
-/// Errors when the class cannot be a hypertable (no time column, or a key without it).
+/// Whether the class asks to be a hypertable: it has a time column and a `timescale:` section. Others stay
+/// plain tables (with a BRIN index on time) even when TimescaleDB is in use.
+pub fn wants_hypertable(spec: &TableSpec) -> bool {
+    spec.time.is_some() && spec.options.timescale.is_some()
+}
+
+/// The TimescaleDB statements for a class that asks for them: hypertable, compression, retention, continuous
+/// aggregates. Errors when its key leaves out the time column (a hypertable's unique index must hold it).
 pub fn timescale_statements(spec: &TableSpec, schema: &str) -> Result<Vec<String>> {
-    let Some(time) = &spec.time else {
+    let (Some(time), true) = (&spec.time, wants_hypertable(spec)) else {
         return Ok(Vec::new());
     };
     if !spec.key.is_empty() && !spec.key.contains(&time.column) {
@@ -318,7 +324,7 @@ fn rollup_statements(
 
 /// What a class would get from TimescaleDB, for the note `provision` prints when the extension is absent.
 pub fn timescale_features(spec: &TableSpec) -> Vec<String> {
-    let Some(time) = &spec.time else {
+    let (Some(time), true) = (&spec.time, wants_hypertable(spec)) else {
         return Vec::new();
     };
     let mut out = Vec::new();

@@ -96,18 +96,15 @@ impl BatchDecoder {
     /// Appends one row; its columns are in target order.
     pub fn push(&mut self, row: &Row) -> Result<()> {
         for (i, builder) in self.builders.iter_mut().enumerate() {
-            let cell: Option<Raw<'_>> = row.try_get(i).map_err(|e| {
-                Error::store(format!("reading result column {i}: {e}"))
-            })?;
+            let cell: Option<Raw<'_>> = row
+                .try_get(i)
+                .map_err(|e| Error::store(format!("reading result column {i}: {e}")))?;
             let ty = row.columns()[i].type_();
             if let Builder::Text(_, jsonb) = builder {
                 *jsonb = *ty == Type::JSONB;
             }
             decode_cell(builder, ty, cell.map(|r| r.0)).map_err(|why| {
-                Error::store(format!(
-                    "column {}: {why}",
-                    self.target.field(i).name()
-                ))
+                Error::store(format!("column {}: {why}", self.target.field(i).name()))
             })?;
         }
         self.rows += 1;
@@ -150,7 +147,11 @@ impl BatchDecoder {
     }
 }
 
-fn decode_cell(builder: &mut Builder, ty: &Type, raw: Option<&[u8]>) -> std::result::Result<(), String> {
+fn decode_cell(
+    builder: &mut Builder,
+    ty: &Type,
+    raw: Option<&[u8]>,
+) -> std::result::Result<(), String> {
     let bad = || format!("cannot read PostgreSQL {ty} here");
     match builder {
         Builder::Bool(b) => match raw {
@@ -173,7 +174,9 @@ fn decode_cell(builder: &mut Builder, ty: &Type, raw: Option<&[u8]>) -> std::res
         },
         Builder::Float64(b) => match raw {
             None => b.append_null(),
-            Some(r) if *ty == Type::FLOAT4 => b.append_value(f64::from(get_f32(r).ok_or_else(bad)?)),
+            Some(r) if *ty == Type::FLOAT4 => {
+                b.append_value(f64::from(get_f32(r).ok_or_else(bad)?))
+            }
             Some(r) => b.append_value(get_f64(r).ok_or_else(bad)?),
         },
         Builder::Timestamp(b) => match raw {
@@ -212,7 +215,11 @@ fn decode_cell(builder: &mut Builder, ty: &Type, raw: Option<&[u8]>) -> std::res
         Builder::Text(b, jsonb) => match raw {
             None => b.append_null(),
             Some(r) => {
-                let body = if *jsonb { r.get(1..).ok_or_else(bad)? } else { r };
+                let body = if *jsonb {
+                    r.get(1..).ok_or_else(bad)?
+                } else {
+                    r
+                };
                 b.append_value(std::str::from_utf8(body).map_err(|_| "invalid UTF-8")?)
             }
         },

@@ -69,7 +69,8 @@ pub fn provision_statements(spec: &quantdal_core::TableSpec, schema: &str) -> Ve
     match ddl::timescale_statements(spec, schema) {
         Ok(ts) if !ts.is_empty() => {
             out.push(
-                "-- with TimescaleDB instead of the BRIN index (provision detects the extension):".into(),
+                "-- with TimescaleDB instead of the BRIN index (provision detects the extension):"
+                    .into(),
             );
             out.extend(ts.into_iter().map(|s| format!("-- {s}")));
         }

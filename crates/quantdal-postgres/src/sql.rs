@@ -239,7 +239,11 @@ pub fn select(spec: &TableSpec, schema: &str, query: &Query) -> Statement {
 /// Last row per series with `DISTINCT ON`, which PostgreSQL serves from the key index (series, time).
 pub fn latest(spec: &TableSpec, schema: &str, query: &Query) -> Option<Statement> {
     let time = spec.time.as_ref()?;
-    let series: Vec<String> = spec.series_columns().iter().map(|s| s.to_string()).collect();
+    let series: Vec<String> = spec
+        .series_columns()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let mut params = Vec::new();
     let filter = where_clause(spec, query, &mut params);
     let series_q: Vec<String> = series.iter().map(|s| quote(s)).collect();
@@ -335,7 +339,11 @@ pub fn kline(
         last(close),
     );
     let filter = where_clause(spec, query, &mut params);
-    let dir = if query.order == Order::Desc { " DESC" } else { "" };
+    let dir = if query.order == Order::Desc {
+        " DESC"
+    } else {
+        ""
+    };
     let order = if query.order == Order::Unordered {
         String::new()
     } else {
@@ -415,13 +423,35 @@ pub fn merge_from_staging(spec: &TableSpec, schema: &str) -> String {
         .filter(|c| !spec.is_key(&c.name))
         .map(|c| format!("{0} = EXCLUDED.{0}", quote(&c.name)))
         .collect();
+    // Rows identical to what is stored are left alone: a retried save (the usual reason for a conflict on
+    // every row) then writes no new row versions, no index entries and no WAL.
+    let values: Vec<String> = spec
+        .columns
+        .iter()
+        .filter(|c| !spec.is_key(&c.name))
+        .map(|c| quote(&c.name))
+        .collect();
     let action = if updates.is_empty() {
         "DO NOTHING".to_string()
     } else {
-        format!("DO UPDATE SET {}", updates.join(", "))
+        let table = "\"target\"";
+        format!(
+            "DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})",
+            updates.join(", "),
+            values
+                .iter()
+                .map(|v| format!("{table}.{v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            values
+                .iter()
+                .map(|v| format!("EXCLUDED.{v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
     format!(
-        "INSERT INTO {} ({list}) SELECT {list} FROM {} ON CONFLICT ({}) {action}",
+        "INSERT INTO {} AS \"target\" ({list}) SELECT {list} FROM {} ON CONFLICT ({}) {action}",
         qualified(schema, &spec.table),
         quote(&staging_name(spec, schema)),
         spec.key

@@ -20,8 +20,8 @@ use tokio_postgres::Transaction;
 use crate::catalog::{differences, live_table, migrate, Fix};
 use crate::conn::{ConnectionSpec, PoolOptions};
 use crate::copy_in::Encoder;
-use crate::decode::BatchDecoder;
 use crate::ddl::{table_statements, timescale_features, timescale_statements};
+use crate::decode::BatchDecoder;
 use crate::errors::from_pg;
 use crate::pool::{self, Pool};
 use crate::sql::{self, Statement};
@@ -108,7 +108,9 @@ impl PostgresStore {
         let location = spec.location.clone();
         let pool = pool::build(spec, &options.pool).await?;
         let read_pool = match &options.read_url {
-            Some(url) => Some(pool::build(ConnectionSpec::parse(url, &options.pool)?, &options.pool).await?),
+            Some(url) => {
+                Some(pool::build(ConnectionSpec::parse(url, &options.pool)?, &options.pool).await?)
+            }
             None => None,
         };
         Ok(PostgresStore {
@@ -127,8 +129,7 @@ impl PostgresStore {
 
     /// Connections open / idle, for monitoring.
     pub fn pool_state(&self) -> (u32, u32) {
-        let s = self.pool.state();
-        (s.connections, s.idle_connections)
+        self.pool.state()
     }
 
     fn schema_of<'a>(&'a self, spec: &'a TableSpec) -> &'a str {
@@ -140,12 +141,12 @@ impl PostgresStore {
     }
 
     async fn conn(&self) -> Result<pool::Pooled> {
-        pool::get(&self.pool, &self.info.location).await
+        self.pool.get().await
     }
 
     async fn read_conn(&self) -> Result<pool::Pooled> {
         match &self.read_pool {
-            Some(p) => pool::get(p, &self.info.location).await,
+            Some(p) => p.get().await,
             None => self.conn().await,
         }
     }
@@ -159,7 +160,11 @@ impl PostgresStore {
     }
 
     /// Finds out (once) whether TimescaleDB is there; with `create`, installs it when available.
-    async fn detect_timescale(&self, client: &tokio_postgres::Client, create: bool) -> Result<Timescale> {
+    async fn detect_timescale(
+        &self,
+        client: &tokio_postgres::Client,
+        create: bool,
+    ) -> Result<Timescale> {
         if let Some(known) = self.timescale_state() {
             if matches!(known, Timescale::InUse(_)) || !create {
                 return Ok(known);
@@ -187,8 +192,25 @@ impl PostgresStore {
                         .await
                         .map_err(from_pg)?
                         .is_some();
+                    // CREATE EXTENSION without the library preloaded is FATAL: it ends the session.
+                    let preloaded = if available {
+                        let libs: String = client
+                            .query_one("SELECT current_setting('shared_preload_libraries')", &[])
+                            .await
+                            .map_err(from_pg)?
+                            .get(0);
+                        libs.split(',').any(|l| l.trim() == "timescaledb")
+                    } else {
+                        false
+                    };
                     if !available {
-                        Timescale::NotUsed("the server does not offer the timescaledb extension".into())
+                        Timescale::NotUsed(
+                            "the server does not offer the timescaledb extension".into(),
+                        )
+                    } else if !preloaded {
+                        Timescale::NotUsed(
+                            "timescaledb is installed on the server but not in shared_preload_libraries".into(),
+                        )
                     } else if !create {
                         Timescale::NotUsed("the timescaledb extension is not created yet".into())
                     } else {
@@ -281,7 +303,12 @@ impl PostgresStore {
             .collect()
     }
 
-    async fn copy(tx: &Transaction<'_>, copy_sql: &str, spec: &TableSpec, batch: &RecordBatch) -> Result<()> {
+    async fn copy(
+        tx: &Transaction<'_>,
+        copy_sql: &str,
+        spec: &TableSpec,
+        batch: &RecordBatch,
+    ) -> Result<()> {
         let sink = tx.copy_in(copy_sql).await.map_err(from_pg)?;
         futures::pin_mut!(sink);
         let mut encoder = Encoder::new(spec, batch)?;
@@ -309,7 +336,10 @@ impl PostgresStore {
             .iter()
             .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()));
         let exists: bool = {
-            let stream = tx.query_typed_raw(&probe.sql, params).await.map_err(from_pg)?;
+            let stream = tx
+                .query_typed_raw(&probe.sql, params)
+                .await
+                .map_err(from_pg)?;
             futures::pin_mut!(stream);
             match stream.next().await {
                 Some(row) => row.map_err(from_pg)?.get(0),
@@ -403,12 +433,16 @@ impl Store for PostgresStore {
         let client = &mut conn.client;
         let timescale = self.detect_timescale(client, true).await.map_err(&ctx)?;
         let in_use = matches!(timescale, Timescale::InUse(_));
+        // Hypertables stand in for the BRIN index; classes that are not hypertables keep it.
+        let brin = !(in_use && crate::ddl::wants_hypertable(spec));
         let ts_statements = if in_use {
             timescale_statements(spec, &schema).map_err(&ctx)?
         } else {
             Vec::new()
         };
-        let live = live_table(client, &schema, &spec.table).await.map_err(&ctx)?;
+        let live = live_table(client, &schema, &spec.table)
+            .await
+            .map_err(&ctx)?;
         let status = match live {
             None => {
                 let tx = client.transaction().await.map_err(from_pg).map_err(&ctx)?;
@@ -417,34 +451,53 @@ impl Store for PostgresStore {
                     .await
                     .map_err(from_pg)
                     .map_err(&ctx)?;
-                for stmt in table_statements(spec, &schema, !in_use) {
-                    tx.batch_execute(&stmt).await.map_err(from_pg).map_err(&ctx)?;
+                for stmt in table_statements(spec, &schema, brin) {
+                    tx.batch_execute(&stmt)
+                        .await
+                        .map_err(from_pg)
+                        .map_err(&ctx)?;
                 }
                 // Continuous aggregates cannot be created inside a transaction block.
-                let (in_tx, after): (Vec<_>, Vec<_>) = ts_statements
-                    .iter()
-                    .partition(|s| !s.contains("timescaledb.continuous") && !s.contains("add_continuous_aggregate_policy"));
+                let (in_tx, after): (Vec<_>, Vec<_>) = ts_statements.iter().partition(|s| {
+                    !s.contains("timescaledb.continuous")
+                        && !s.contains("add_continuous_aggregate_policy")
+                });
                 for stmt in in_tx {
-                    tx.batch_execute(stmt).await.map_err(from_pg).map_err(&ctx)?;
+                    tx.batch_execute(stmt)
+                        .await
+                        .map_err(from_pg)
+                        .map_err(&ctx)?;
                 }
                 tx.commit().await.map_err(from_pg).map_err(&ctx)?;
                 for stmt in after {
-                    client.batch_execute(stmt).await.map_err(from_pg).map_err(&ctx)?;
+                    client
+                        .batch_execute(stmt)
+                        .await
+                        .map_err(from_pg)
+                        .map_err(&ctx)?;
                 }
                 ProvisionStatus::Created
             }
             Some(live) => {
-                let diffs = differences(spec, &schema, &live, !in_use);
+                let diffs = differences(spec, &schema, &live, brin);
                 // Missing indexes and the Timescale setup are additive and idempotent: create them.
                 for d in &diffs {
                     if let Fix::Additive(stmt) = &d.fix {
                         if stmt.starts_with("CREATE ") {
-                            client.batch_execute(stmt).await.map_err(from_pg).map_err(&ctx)?;
+                            client
+                                .batch_execute(stmt)
+                                .await
+                                .map_err(from_pg)
+                                .map_err(&ctx)?;
                         }
                     }
                 }
                 for stmt in &ts_statements {
-                    client.batch_execute(stmt).await.map_err(from_pg).map_err(&ctx)?;
+                    client
+                        .batch_execute(stmt)
+                        .await
+                        .map_err(from_pg)
+                        .map_err(&ctx)?;
                 }
                 let remaining: Vec<String> = diffs
                     .into_iter()
@@ -466,20 +519,28 @@ impl Store for PostgresStore {
         let ctx = with_context(spec, &schema, "check");
         let conn = self.conn().await.map_err(&ctx)?;
         let in_use = matches!(
-            self.detect_timescale(&conn.client, false).await.map_err(&ctx)?,
+            self.detect_timescale(&conn.client, false)
+                .await
+                .map_err(&ctx)?,
             Timescale::InUse(_)
         );
-        Ok(match live_table(&conn.client, &schema, &spec.table).await.map_err(&ctx)? {
-            None => ProvisionStatus::Missing,
-            Some(live) => {
-                let diffs = differences(spec, &schema, &live, !in_use);
-                if diffs.is_empty() {
-                    ProvisionStatus::AlreadyPresent
-                } else {
-                    ProvisionStatus::Drift(diffs.into_iter().map(|d| d.description).collect())
+        let brin = !(in_use && crate::ddl::wants_hypertable(spec));
+        Ok(
+            match live_table(&conn.client, &schema, &spec.table)
+                .await
+                .map_err(&ctx)?
+            {
+                None => ProvisionStatus::Missing,
+                Some(live) => {
+                    let diffs = differences(spec, &schema, &live, brin);
+                    if diffs.is_empty() {
+                        ProvisionStatus::AlreadyPresent
+                    } else {
+                        ProvisionStatus::Drift(diffs.into_iter().map(|d| d.description).collect())
+                    }
                 }
-            }
-        })
+            },
+        )
     }
 
     async fn migrate(&self, spec: &Arc<TableSpec>) -> Result<Migration> {
@@ -487,16 +548,22 @@ impl Store for PostgresStore {
         let ctx = with_context(spec, &schema, "migrate");
         let mut conn = self.conn().await.map_err(&ctx)?;
         let in_use = matches!(
-            self.detect_timescale(&conn.client, false).await.map_err(&ctx)?,
+            self.detect_timescale(&conn.client, false)
+                .await
+                .map_err(&ctx)?,
             Timescale::InUse(_)
         );
-        match live_table(&conn.client, &schema, &spec.table).await.map_err(&ctx)? {
+        let brin = !(in_use && crate::ddl::wants_hypertable(spec));
+        match live_table(&conn.client, &schema, &spec.table)
+            .await
+            .map_err(&ctx)?
+        {
             None => Ok(Migration {
                 applied: Vec::new(),
                 refused: vec!["table is missing: run `quantdal provision` to create it".into()],
             }),
             Some(live) => {
-                let diffs = differences(spec, &schema, &live, !in_use);
+                let diffs = differences(spec, &schema, &live, brin);
                 migrate(&mut conn.client, &diffs).await.map_err(&ctx)
             }
         }
@@ -617,11 +684,14 @@ impl Store for PostgresStore {
         let schema = kline_schema(spec)?;
         if self.timescale_state().is_none() {
             let conn = self.read_conn().await.map_err(&ctx)?;
-            self.detect_timescale(&conn.client, false).await.map_err(&ctx)?;
+            self.detect_timescale(&conn.client, false)
+                .await
+                .map_err(&ctx)?;
         }
         let statement = sql::kline(spec, &schema_name, interval, &query, self.uses_timescale())
             .ok_or_else(|| {
-                Error::invalid_query("the class declares no kline source").with_class(spec.name.clone())
+                Error::invalid_query("the class declares no kline source")
+                    .with_class(spec.name.clone())
             })?;
         self.query_all(statement, schema).await.map_err(&ctx)
     }
@@ -641,7 +711,8 @@ impl Store for PostgresStore {
                 .await
                 .map_err(from_pg)
         };
-        run.await.map_err(with_context(spec, &schema_name, "delete"))
+        run.await
+            .map_err(with_context(spec, &schema_name, "delete"))
     }
 
     async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64> {

@@ -23,14 +23,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs = args.get(2).copied().unwrap_or(7).max(1);
 
     let catalog = Catalog::from_yaml(quantdal_core::BUILTIN_TABLE_CONFIG, "<built-in>")?;
-    let spec = catalog.get("tick_data").ok_or("tick_data is not in the catalog")?.clone();
+    let spec = catalog
+        .get("tick_data")
+        .ok_or("tick_data is not in the catalog")?
+        .clone();
     let layout = layout(&spec)?;
 
     // Grouped by symbol, increasing time: the shape a feed handler or a Parquet file gives.
     let per = rows.div_ceil(symbols);
-    let names: Vec<String> = (0..symbols).map(|s| format!("{:06}.SH", 600_000 + s)).collect();
+    let names: Vec<String> = (0..symbols)
+        .map(|s| format!("{:06}.SH", 600_000 + s))
+        .collect();
     let symbol: Vec<&str> = (0..rows).map(|i| names[i / per].as_str()).collect();
-    let ts: Vec<i64> = (0..rows).map(|i| 1_704_159_000_000 + (i % per) as i64 * 10).collect();
+    let ts: Vec<i64> = (0..rows)
+        .map(|i| 1_704_159_000_000 + (i % per) as i64 * 10)
+        .collect();
     let price: Vec<f64> = (0..rows).map(|i| 10.0 + (i % 97) as f64 * 0.01).collect();
     let volume: Vec<i64> = (0..rows).map(|i| 100 + (i % 50) as i64).collect();
     let direction: Vec<Option<&str>> = (0..rows)
@@ -45,10 +52,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(StringArray::from(symbol)),
         Arc::new(Float64Array::from(price.clone())),
         Arc::new(Int64Array::from(volume.clone())),
-        Arc::new(Float64Array::from(price.iter().zip(&volume).map(|(p, v)| p * *v as f64).collect::<Vec<_>>())),
-        Arc::new(Float64Array::from(price.iter().map(|p| p - 0.01).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(
+            price
+                .iter()
+                .zip(&volume)
+                .map(|(p, v)| p * *v as f64)
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Float64Array::from(
+            price.iter().map(|p| p - 0.01).collect::<Vec<_>>(),
+        )),
         Arc::new(Int64Array::from(volume.clone())),
-        Arc::new(Float64Array::from(price.iter().map(|p| p + 0.01).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(
+            price.iter().map(|p| p + 0.01).collect::<Vec<_>>(),
+        )),
         Arc::new(Int64Array::from(volume)),
         Arc::new(StringArray::from(direction)),
     ];

@@ -6,13 +6,11 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray,
-};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::concat;
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type,
-    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
 };
 use arrow::row::{RowConverter, SortField};
 use quantdal_core::{Error, Result, TableSpec, TimePrecision};
@@ -45,7 +43,11 @@ fn err(spec: &TableSpec, column: usize, row: usize, table: Option<&str>, message
 }
 
 /// Tag value of `row` in `array` (already normalised: tags are never null).
-fn tag_value(array: &ArrayRef, row: usize, layout: &Layout) -> std::result::Result<TagValue, String> {
+fn tag_value(
+    array: &ArrayRef,
+    row: usize,
+    layout: &Layout,
+) -> std::result::Result<TagValue, String> {
     if array.is_null(row) {
         return Err("tag is null".into());
     }
@@ -58,7 +60,9 @@ fn tag_value(array: &ArrayRef, row: usize, layout: &Layout) -> std::result::Resu
         DataType::Float64 => TagValue::Double(array.as_primitive::<Float64Type>().value(row)),
         DataType::Decimal128(..) => {
             let v = array.as_primitive::<Decimal128Type>().value(row);
-            TagValue::BigInt(i64::try_from(v).map_err(|_| format!("decimal {v} exceeds 18 digits"))?)
+            TagValue::BigInt(
+                i64::try_from(v).map_err(|_| format!("decimal {v} exceeds 18 digits"))?,
+            )
         }
         DataType::Date32 => {
             let d = array.as_primitive::<Date32Type>().value(row);
@@ -97,7 +101,11 @@ pub fn group_series(spec: &TableSpec, layout: &Layout, batch: &RecordBatch) -> R
     if n == 0 {
         return Ok(Vec::new());
     }
-    let tag_arrays: Vec<ArrayRef> = layout.tags.iter().map(|&i| batch.column(i).clone()).collect();
+    let tag_arrays: Vec<ArrayRef> = layout
+        .tags
+        .iter()
+        .map(|&i| batch.column(i).clone())
+        .collect();
     let converter = RowConverter::new(
         tag_arrays
             .iter()
@@ -179,7 +187,12 @@ pub fn group_series(spec: &TableSpec, layout: &Layout, batch: &RecordBatch) -> R
 
 /// Data-column strings longer than the TDengine column's bytes (VARCHAR(n) holds 4n bytes, so only TEXT /
 /// JSON values and very long VARCHARs can hit this).
-fn check_lengths(spec: &TableSpec, layout: &Layout, batch: &RecordBatch, series: &[Series]) -> Result<()> {
+fn check_lengths(
+    spec: &TableSpec,
+    layout: &Layout,
+    batch: &RecordBatch,
+    series: &[Series],
+) -> Result<()> {
     for &col in &layout.values {
         let TdType::VarChar(max) = layout.types[col] else {
             continue;
@@ -293,7 +306,11 @@ pub fn column_view(array: &ArrayRef, layout: &Layout) -> std::result::Result<Col
             let values = array
                 .as_primitive::<Date32Type>()
                 .iter()
-                .map(|d| d.map(|d| i64::from(d).checked_mul(per_day)).map(|t| t.ok_or(())).transpose())
+                .map(|d| {
+                    d.map(|d| i64::from(d).checked_mul(per_day))
+                        .map(|t| t.ok_or(()))
+                        .transpose()
+                })
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|_| "date out of range".to_string())?;
             timestamp_view(values, layout.precision)
@@ -315,11 +332,17 @@ pub fn column_view(array: &ArrayRef, layout: &Layout) -> std::result::Result<Col
                 TimeUnit::Nanosecond => {
                     timestamp_values(array.as_primitive::<TimestampNanosecondType>())
                 }
-                TimeUnit::Second => return Err("second timestamps are not a class precision".into()),
+                TimeUnit::Second => {
+                    return Err("second timestamps are not a class precision".into())
+                }
             };
             timestamp_view(values, layout.precision)
         }
-        other => return Err(format!("Arrow type {other} has no TDengine column type here")),
+        other => {
+            return Err(format!(
+                "Arrow type {other} has no TDengine column type here"
+            ))
+        }
     })
 }
 
@@ -332,13 +355,19 @@ pub fn series_views(spec: &TableSpec, layout: &Layout, series: &Series) -> Resul
         .iter()
         .zip(&insert)
         .map(|(a, &col)| {
-            column_view(a, layout).map_err(|m| err(spec, col, series.first_row, Some(&series.table), m))
+            column_view(a, layout)
+                .map_err(|m| err(spec, col, series.first_row, Some(&series.table), m))
         })
         .collect()
 }
 
 /// One row as `(v1, v2, …)` SQL text (fallback path).
-pub fn row_literal(columns: &[ArrayRef], row: usize, layout: &Layout, out: &mut String) -> std::result::Result<(), String> {
+pub fn row_literal(
+    columns: &[ArrayRef],
+    row: usize,
+    layout: &Layout,
+    out: &mut String,
+) -> std::result::Result<(), String> {
     out.push('(');
     for (k, a) in columns.iter().enumerate() {
         if k > 0 {
@@ -352,7 +381,9 @@ pub fn row_literal(columns: &[ArrayRef], row: usize, layout: &Layout, out: &mut 
             DataType::Boolean => a.as_boolean().value(row).to_string(),
             DataType::Int32 => a.as_primitive::<Int32Type>().value(row).to_string(),
             DataType::Int64 => a.as_primitive::<Int64Type>().value(row).to_string(),
-            DataType::Float32 => float_literal(f64::from(a.as_primitive::<Float32Type>().value(row)))?,
+            DataType::Float32 => {
+                float_literal(f64::from(a.as_primitive::<Float32Type>().value(row)))?
+            }
             DataType::Float64 => float_literal(a.as_primitive::<Float64Type>().value(row))?,
             DataType::Utf8 => escape(a.as_string::<i32>().value(row))?,
             DataType::Decimal128(..) => {
@@ -365,15 +396,18 @@ pub fn row_literal(columns: &[ArrayRef], row: usize, layout: &Layout, out: &mut 
                 .checked_mul(layout.ticks_per_day())
                 .ok_or("date out of range")?
                 .to_string(),
-            DataType::Timestamp(TimeUnit::Millisecond, _) => {
-                a.as_primitive::<TimestampMillisecondType>().value(row).to_string()
-            }
-            DataType::Timestamp(TimeUnit::Microsecond, _) => {
-                a.as_primitive::<TimestampMicrosecondType>().value(row).to_string()
-            }
-            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-                a.as_primitive::<TimestampNanosecondType>().value(row).to_string()
-            }
+            DataType::Timestamp(TimeUnit::Millisecond, _) => a
+                .as_primitive::<TimestampMillisecondType>()
+                .value(row)
+                .to_string(),
+            DataType::Timestamp(TimeUnit::Microsecond, _) => a
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(row)
+                .to_string(),
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => a
+                .as_primitive::<TimestampNanosecondType>()
+                .value(row)
+                .to_string(),
             other => return Err(format!("Arrow type {other} has no TDengine literal")),
         };
         out.push_str(&text);
@@ -400,7 +434,9 @@ pub fn insert_statements(
             .tags
             .iter()
             .zip(&layout.tags)
-            .map(|(t, &col)| tag_literal(t).map_err(|m| err(spec, col, s.first_row, Some(&s.table), m)))
+            .map(|(t, &col)| {
+                tag_literal(t).map_err(|m| err(spec, col, s.first_row, Some(&s.table), m))
+            })
             .collect::<Result<Vec<_>>>()?;
         let head = crate::sql::insert_head(spec, layout, &s.table, &tag_literals);
         let columns = s.rows.columns();

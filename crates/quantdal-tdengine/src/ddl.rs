@@ -48,13 +48,7 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
 
 /// `CREATE STABLE IF NOT EXISTS db.stable (time, data columns…) TAGS (…) [COMMENT '…']`.
 pub fn create_stable(spec: &TableSpec, layout: &Layout) -> String {
-    let def = |i: usize| {
-        format!(
-            "{} {}",
-            ident(&spec.columns[i].name),
-            layout.types[i]
-        )
-    };
+    let def = |i: usize| format!("{} {}", ident(&spec.columns[i].name), layout.types[i]);
     let columns: Vec<String> = layout.insert_columns().into_iter().map(def).collect();
     let tags: Vec<String> = layout.tags.iter().map(|&i| def(i)).collect();
     let mut sql = format!(
@@ -126,9 +120,9 @@ pub fn drift(spec: &TableSpec, layout: &Layout, live: &[LiveColumn]) -> Drift {
         let is_tag = layout.is_tag(i);
         let what = if is_tag { "tag" } else { "column" };
         match live.iter().find(|l| &l.name == name) {
-            None if pos == 0 => out
-                .differences
-                .push(format!("time column {name} is not the super-table's timestamp")),
+            None if pos == 0 => out.differences.push(format!(
+                "time column {name} is not the super-table's timestamp"
+            )),
             None => out.alters.push(format!(
                 "ALTER STABLE {table} ADD {} {} {want}",
                 if is_tag { "TAG" } else { "COLUMN" },
@@ -180,7 +174,11 @@ pub fn drift(spec: &TableSpec, layout: &Layout, live: &[LiveColumn]) -> Drift {
 
 /// Checks a save can go to the live super-table: every column exists, as the right kind, with a type that
 /// holds the spec's values. Returns the first problem.
-pub fn incompatibility(spec: &TableSpec, layout: &Layout, live: &[LiveColumn]) -> Option<(String, String)> {
+pub fn incompatibility(
+    spec: &TableSpec,
+    layout: &Layout,
+    live: &[LiveColumn],
+) -> Option<(String, String)> {
     let mut expected: Vec<usize> = layout.insert_columns();
     expected.extend_from_slice(&layout.tags);
     for i in expected {

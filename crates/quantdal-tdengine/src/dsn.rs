@@ -131,12 +131,17 @@ pub fn parse(text: &str) -> Result<TdDsn> {
             .ok_or_else(|| {
                 malformed(
                     trimmed,
-                    format!("quantdal_max_sql must be a byte count between 4096 and 64 MiB, not `{v}`"),
+                    format!(
+                        "quantdal_max_sql must be a byte count between 4096 and 64 MiB, not `{v}`"
+                    ),
                 )
             })?,
     };
     if dsn.params.contains_key("token") && dsn.password.is_some() {
-        return Err(malformed(trimmed, "give either a password or a token, not both"));
+        return Err(malformed(
+            trimmed,
+            "give either a password or a token, not both",
+        ));
     }
     Ok(TdDsn {
         transport,
@@ -226,7 +231,10 @@ mod tests {
     #[test]
     fn cluster_dsn_gives_one_endpoint_per_address() {
         let d = parse("taos+ws://u:p@a.example:6041,b.example,10.0.0.3:7041?conn_mode=1").unwrap();
-        assert_eq!(d.endpoints(), ["a.example:6041", "b.example:6041", "10.0.0.3:7041"]);
+        assert_eq!(
+            d.endpoints(),
+            ["a.example:6041", "b.example:6041", "10.0.0.3:7041"]
+        );
         for i in 0..3 {
             let e = d.endpoint(i).unwrap();
             assert_eq!(e.addresses.len(), 1);

@@ -22,24 +22,33 @@ pub fn describe(err: &taos::Error, scrub: &dyn Fn(&str) -> String) -> (i32, Stri
 pub fn from_taos(err: taos::Error, scrub: &dyn Fn(&str) -> String) -> Error {
     let (code, text) = describe(&err, scrub);
     let lower = text.to_ascii_lowercase();
-    let (kind, temporary, hint) = if AUTH.contains(&code) || lower.contains("authentication failure") {
-        (ErrorKind::Unavailable, false, " (authentication failed: check the user and password in the dsn)")
-    } else if CONNECTION.contains(&code)
-        || lower.contains("connection refused")
-        || lower.contains("connect error")
-        || lower.contains("timed out")
-        || lower.contains("dns error")
-    {
-        (ErrorKind::Unavailable, true, "")
-    } else if VALUE.contains(&code) {
-        (ErrorKind::InvalidBatch, false, "")
-    } else if NO_COLUMN.contains(&code) {
-        (ErrorKind::Store, false, " (the super-table lacks a column the class declares: run provision)")
-    } else if MISSING.contains(&code) {
-        (ErrorKind::Store, false, " (run provision to create it)")
-    } else {
-        (ErrorKind::Store, false, "")
-    };
+    let (kind, temporary, hint) =
+        if AUTH.contains(&code) || lower.contains("authentication failure") {
+            (
+                ErrorKind::Unavailable,
+                false,
+                " (authentication failed: check the user and password in the dsn)",
+            )
+        } else if CONNECTION.contains(&code)
+            || lower.contains("connection refused")
+            || lower.contains("connect error")
+            || lower.contains("timed out")
+            || lower.contains("dns error")
+        {
+            (ErrorKind::Unavailable, true, "")
+        } else if VALUE.contains(&code) {
+            (ErrorKind::InvalidBatch, false, "")
+        } else if NO_COLUMN.contains(&code) {
+            (
+                ErrorKind::Store,
+                false,
+                " (the super-table lacks a column the class declares: run provision)",
+            )
+        } else if MISSING.contains(&code) {
+            (ErrorKind::Store, false, " (run provision to create it)")
+        } else {
+            (ErrorKind::Store, false, "")
+        };
     Error::new(kind, format!("TDengine error {code:#06X}: {text}{hint}")).set_temporary(temporary)
 }
 

@@ -65,7 +65,9 @@ pub fn float_literal(v: f64) -> std::result::Result<String, String> {
     if v.is_finite() {
         Ok(format!("{v:?}"))
     } else {
-        Err(format!("{v} cannot be written to TDengine (only finite numbers)"))
+        Err(format!(
+            "{v} cannot be written to TDengine (only finite numbers)"
+        ))
     }
 }
 
@@ -154,7 +156,11 @@ impl Writer<'_> {
         let mut parts = Vec::new();
         if let Some(t) = &query.time {
             let is_date = self.spec.columns[t.column].data_type == NeutralType::Date;
-            let per = if is_date { self.layout.ticks_per_day() } else { 1 };
+            let per = if is_date {
+                self.layout.ticks_per_day()
+            } else {
+                1
+            };
             let column = ident(&self.spec.columns[t.column].name);
             if let Some(s) = t.start {
                 let v = self.ticks(s.saturating_mul(per));
@@ -482,7 +488,12 @@ pub fn insert_template(spec: &TableSpec, layout: &Layout) -> Built {
 
 /// `<db>.<sub-table> USING <db>.<stable> (tags) TAGS (literals) (columns) VALUES `: the head of one
 /// sub-table's rows in a multi-table INSERT (the fallback path).
-pub fn insert_head(spec: &TableSpec, layout: &Layout, table: &str, tag_literals: &[String]) -> String {
+pub fn insert_head(
+    spec: &TableSpec,
+    layout: &Layout,
+    table: &str,
+    tag_literals: &[String],
+) -> String {
     format!(
         "{} USING {} ({}) TAGS ({}) ({}) VALUES ",
         subtable_ref(layout, table),
@@ -548,10 +559,25 @@ mod tests {
 
     #[test]
     fn floats_round_trip_and_refuse_non_finite() {
-        for v in [0.0, -0.0, 1.0, 10.5, 1e-7, 1.7976931348623157e308, 0.1 + 0.2] {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            10.5,
+            1e-7,
+            1.7976931348623157e308,
+            0.1 + 0.2,
+        ] {
             let text = float_literal(v).unwrap();
-            assert_eq!(text.parse::<f64>().unwrap().to_bits(), v.to_bits(), "{text}");
-            assert!(text.contains('.') || text.contains('e'), "{text} reads as a float");
+            assert_eq!(
+                text.parse::<f64>().unwrap().to_bits(),
+                v.to_bits(),
+                "{text}"
+            );
+            assert!(
+                text.contains('.') || text.contains('e'),
+                "{text} reads as a float"
+            );
         }
         assert!(float_literal(f64::NAN).is_err());
         assert!(float_literal(f64::INFINITY).is_err());

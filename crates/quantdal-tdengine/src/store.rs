@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::{new_null_array, ArrayRef, RecordBatch};
-use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
+use arrow::compute::{
+    concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -105,7 +107,12 @@ pub fn live_columns(rows: &[Vec<Value>]) -> Vec<LiveColumn> {
 }
 
 /// Sorts by `keys` (ascending, or descending for every key), then keeps the first `limit` rows.
-fn sort_and_limit(batch: &RecordBatch, keys: &[usize], desc: bool, limit: Option<u64>) -> Result<RecordBatch> {
+fn sort_and_limit(
+    batch: &RecordBatch,
+    keys: &[usize],
+    desc: bool,
+    limit: Option<u64>,
+) -> Result<RecordBatch> {
     let sorted = if keys.is_empty() || batch.num_rows() < 2 {
         batch.clone()
     } else {
@@ -135,7 +142,10 @@ impl TdengineStore {
     /// password.
     pub async fn open(settings: &StoreSettings) -> Result<TdengineStore> {
         let text = settings.url.as_deref().ok_or_else(|| {
-            Error::config(format!("store `{}`: a tdengine store needs `dsn`", settings.name))
+            Error::config(format!(
+                "store `{}`: a tdengine store needs `dsn`",
+                settings.name
+            ))
         })?;
         let parsed = dsn::parse(text)?;
         parsed.check_supported(text)?;
@@ -178,6 +188,13 @@ impl TdengineStore {
         };
         store.probe().await?;
         Ok(store)
+    }
+
+    /// Runs one statement that returns no rows (administration, e.g. dropping a test database).
+    pub async fn execute(&self, sql: &str) -> Result<()> {
+        let (idx, conn) = self.conn().await?;
+        conn.exec(sql).await.map_err(|e| self.failed(idx, e))?;
+        Ok(())
     }
 
     /// Finds an endpoint that answers, starting from the first.
@@ -226,7 +243,11 @@ impl TdengineStore {
                 self.advance(idx);
                 Err(Error::new(
                     ErrorKind::Unavailable,
-                    format!("TDengine at {}: {}", endpoint.address, self.dsn.scrub(&e.to_string())),
+                    format!(
+                        "TDengine at {}: {}",
+                        endpoint.address,
+                        self.dsn.scrub(&e.to_string())
+                    ),
                 ))
             }
             Err(_) => {
@@ -495,7 +516,9 @@ impl Store for TdengineStore {
         let live = self.live_schema(&layout).await.map_err(&ctx)?;
         if let Some((column, why)) = ddl::incompatibility(spec, &layout, &live) {
             let table = series.first().map(|s| s.table.as_str()).unwrap_or("-");
-            return Err(ctx(Error::store(format!("sub-table {table}: {why}")).with_column(column)));
+            return Err(ctx(
+                Error::store(format!("sub-table {table}: {why}")).with_column(column)
+            ));
         }
         let written = match self.dsn.insert_mode {
             InsertMode::Stmt => self.save_stmt(spec, &layout, &series).await,
@@ -575,7 +598,12 @@ impl Store for TdengineStore {
         let sorted = if query.order == quantdal_core::Order::Unordered {
             sort_and_limit(&all, &[], false, query.limit)
         } else {
-            sort_and_limit(&all, &keys, query.order == quantdal_core::Order::Desc, query.limit)
+            sort_and_limit(
+                &all,
+                &keys,
+                query.order == quantdal_core::Order::Desc,
+                query.limit,
+            )
         }
         .map_err(&ctx)?;
         let positions: Vec<usize> = query
@@ -583,7 +611,9 @@ impl Store for TdengineStore {
             .iter()
             .filter_map(|c| fetched.iter().position(|f| f == c))
             .collect();
-        Ok(vec![sorted.project(&positions).map_err(|e| ctx(e.into()))?])
+        Ok(vec![sorted
+            .project(&positions)
+            .map_err(|e| ctx(e.into()))?])
     }
 
     async fn kline(
@@ -601,8 +631,13 @@ impl Store for TdengineStore {
             .ok_or_else(|| ctx(Error::invalid_query("the class declares no kline source")))?;
         let has_amount = matches!(
             &spec.kline,
-            Some(quantdal_core::spec::KlineSource::Ticks { amount: Some(_), .. })
-                | Some(quantdal_core::spec::KlineSource::Bars { amount: Some(_), .. })
+            Some(quantdal_core::spec::KlineSource::Ticks {
+                amount: Some(_),
+                ..
+            }) | Some(quantdal_core::spec::KlineSource::Bars {
+                amount: Some(_),
+                ..
+            })
         );
         let amount_at = layout.tags.len() + 6;
         let fetch_fields: Vec<Field> = schema
@@ -615,7 +650,10 @@ impl Store for TdengineStore {
         let fetch_schema = Arc::new(Schema::new(fetch_fields));
         let mut convs: Vec<Conv> = layout.tags.iter().map(|&c| conv_of(spec, c)).collect();
         convs.push(conv_of(spec, layout.time));
-        convs.extend(std::iter::repeat_n(Conv::Plain, fetch_schema.fields().len() - convs.len()));
+        convs.extend(std::iter::repeat_n(
+            Conv::Plain,
+            fetch_schema.fields().len() - convs.len(),
+        ));
         let batches = self
             .batches(&built.sql, &convs, &fetch_schema, &layout)
             .await
@@ -625,13 +663,21 @@ impl Store for TdengineStore {
             fetched
         } else {
             let mut columns: Vec<ArrayRef> = fetched.columns().to_vec();
-            columns.insert(amount_at, new_null_array(&DataType::Float64, fetched.num_rows()));
+            columns.insert(
+                amount_at,
+                new_null_array(&DataType::Float64, fetched.num_rows()),
+            );
             RecordBatch::try_new(schema.clone(), columns).map_err(|e| ctx(e.into()))?
         };
         let keys: Vec<usize> = (0..=layout.tags.len()).collect();
         let out = match query.order {
             quantdal_core::Order::Unordered => sort_and_limit(&full, &[], false, query.limit),
-            order => sort_and_limit(&full, &keys, order == quantdal_core::Order::Desc, query.limit),
+            order => sort_and_limit(
+                &full,
+                &keys,
+                order == quantdal_core::Order::Desc,
+                query.limit,
+            ),
         }
         .map_err(&ctx)?;
         Ok(vec![out])
@@ -654,13 +700,13 @@ impl Store for TdengineStore {
                     let rows = self.values(&select.sql).await?;
                     let mut total = 0u64;
                     for r in rows {
-                        let (Some(table), Some(n)) = (
-                            r.first().and_then(value_text),
-                            r.get(1).and_then(value_int),
-                        ) else {
+                        let (Some(table), Some(n)) =
+                            (r.first().and_then(value_text), r.get(1).and_then(value_int))
+                        else {
                             continue;
                         };
-                        let stmt = sql::delete_subtable(spec, &layout, &table, &query, Render::Literals)?;
+                        let stmt =
+                            sql::delete_subtable(spec, &layout, &table, &query, Render::Literals)?;
                         self.exec(&stmt.sql).await?;
                         total += n.max(0) as u64;
                     }
@@ -717,10 +763,12 @@ pub fn statement_text(
             let interval = Interval::from_seconds(60)?;
             sql::kline(spec, &layout, interval, q, Render::Placeholders).ok()??
         }
-        (Operation::Delete, Some(q)) => match sql::delete_plan(spec, &layout, q, Render::Placeholders).ok()? {
-            DeletePlan::Stable { delete, .. } => delete,
-            DeletePlan::Subtables { select } => select,
-        },
+        (Operation::Delete, Some(q)) => {
+            match sql::delete_plan(spec, &layout, q, Render::Placeholders).ok()? {
+                DeletePlan::Stable { delete, .. } => delete,
+                DeletePlan::Subtables { select } => select,
+            }
+        }
         _ => return None,
     };
     Some(StatementText {

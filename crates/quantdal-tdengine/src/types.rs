@@ -148,10 +148,7 @@ pub fn layout(spec: &TableSpec) -> Result<Layout> {
             ),
         ));
     }
-    let tags: Vec<usize> = series
-        .iter()
-        .filter_map(|s| spec.column_index(s))
-        .collect();
+    let tags: Vec<usize> = series.iter().filter_map(|s| spec.column_index(s)).collect();
     let values: Vec<usize> = (0..spec.columns.len())
         .filter(|i| *i != time_index && !tags.contains(i))
         .collect();
@@ -226,8 +223,16 @@ mod tests {
                 "BIGINT",
             ),
             (NeutralType::Varchar { length: 16 }, true, "VARCHAR(64)"),
-            (NeutralType::Varchar { length: 65_535 }, false, "VARCHAR(65517)"),
-            (NeutralType::Varchar { length: 65_535 }, true, "VARCHAR(16382)"),
+            (
+                NeutralType::Varchar { length: 65_535 },
+                false,
+                "VARCHAR(65517)",
+            ),
+            (
+                NeutralType::Varchar { length: 65_535 },
+                true,
+                "VARCHAR(16382)",
+            ),
             (NeutralType::Text, false, "VARCHAR(4096)"),
             (NeutralType::Json, false, "VARCHAR(4096)"),
         ];

@@ -1,6 +1,8 @@
 //! Arrow → stmt columns → the driver's raw block → Arrow, for every type and precision, nulls included;
 //! series grouping; and the typed errors a save raises before anything is sent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
 mod common;
 
 use std::sync::Arc;
@@ -41,19 +43,34 @@ fn round_trip(spec: &TableSpec, batch: &RecordBatch) -> RecordBatch {
 fn ticks_batch() -> RecordBatch {
     let spec = spec("ticks");
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMillisecondArray::from(vec![1_704_159_000_000, 1_704_159_000_001, -5]).with_timezone("UTC")),
+        Arc::new(
+            TimestampMillisecondArray::from(vec![1_704_159_000_000, 1_704_159_000_001, -5])
+                .with_timezone("UTC"),
+        ),
         Arc::new(StringArray::from(vec!["600000.SH", "平安银行", ""])),
         Arc::new(Float64Array::from(vec![10.5, -0.0, f64::MAX])),
         Arc::new(Int64Array::from(vec![i64::MIN, 0, i64::MAX])),
         Arc::new(Float64Array::from(vec![Some(1.25), None, Some(3.0)])),
         Arc::new(Int32Array::from(vec![Some(i32::MIN), None, Some(i32::MAX)])),
-        Arc::new(Decimal128Array::from(vec![Some(100_100), None, Some(-999_999_999_999_999_999)]).with_precision_and_scale(18, 4).unwrap()),
+        Arc::new(
+            Decimal128Array::from(vec![Some(100_100), None, Some(-999_999_999_999_999_999)])
+                .with_precision_and_scale(18, 4)
+                .unwrap(),
+        ),
         Arc::new(StringArray::from(vec![Some("B"), None, Some("'")])),
         Arc::new(BooleanArray::from(vec![Some(true), Some(false), None])),
         Arc::new(Date32Array::from(vec![Some(19_724), None, Some(-1)])),
-        Arc::new(Float32Array::from(vec![Some(0.1), None, Some(f32::MIN_POSITIVE)])),
+        Arc::new(Float32Array::from(vec![
+            Some(0.1),
+            None,
+            Some(f32::MIN_POSITIVE),
+        ])),
         Arc::new(StringArray::from(vec![Some("a\\b\n'c'"), None, Some("")])),
-        Arc::new(StringArray::from(vec![Some("{\"k\": [1, 2]}"), None, Some("null")])),
+        Arc::new(StringArray::from(vec![
+            Some("{\"k\": [1, 2]}"),
+            None,
+            Some("null"),
+        ])),
     ];
     RecordBatch::try_new(spec.arrow_schema(), columns).unwrap()
 }
@@ -71,7 +88,10 @@ fn every_precision_round_trips() {
     let batch = RecordBatch::try_new(
         ns.arrow_schema(),
         vec![
-            Arc::new(TimestampNanosecondArray::from(vec![1_704_159_000_000_000_001, i64::MAX - 1]).with_timezone("UTC")),
+            Arc::new(
+                TimestampNanosecondArray::from(vec![1_704_159_000_000_000_001, i64::MAX - 1])
+                    .with_timezone("UTC"),
+            ),
             Arc::new(StringArray::from(vec!["A", "B"])),
             Arc::new(Float64Array::from(vec![1.0, 2.0])),
             Arc::new(Float64Array::from(vec![0.5, 1e-300])),
@@ -83,7 +103,9 @@ fn every_precision_round_trips() {
     let batch = RecordBatch::try_new(
         bars.arrow_schema(),
         vec![
-            Arc::new(TimestampMicrosecondArray::from(vec![1_704_159_000_000_123]).with_timezone("UTC")),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![1_704_159_000_000_123]).with_timezone("UTC"),
+            ),
             Arc::new(StringArray::from(vec!["A"])),
             Arc::new(StringArray::from(vec!["1m"])),
             Arc::new(Float64Array::from(vec![1.0])),
@@ -107,7 +129,11 @@ fn every_precision_round_trips() {
             Arc::new(Float64Array::from(vec![0.5, 0.5])),
             Arc::new(Float64Array::from(vec![1.5, 1.5])),
             Arc::new(Int64Array::from(vec![100, 0])),
-            Arc::new(Decimal128Array::from(vec![15_000, 1]).with_precision_and_scale(18, 4).unwrap()),
+            Arc::new(
+                Decimal128Array::from(vec![15_000, 1])
+                    .with_precision_and_scale(18, 4)
+                    .unwrap(),
+            ),
         ],
     )
     .unwrap();
@@ -133,8 +159,20 @@ fn grouping_by_series_keeps_every_row_once() {
             Arc::new(TimestampMillisecondArray::from(vec![1, 1, 2, 1, 2]).with_timezone("UTC")),
             Arc::new(StringArray::from(vec!["A", "B", "A", "A", "B"])),
             Arc::new(Int32Array::from(vec![1, 1, 1, 2, 1])),
-            Arc::new(Float64Array::from(vec![Some(1.0), Some(2.0), Some(3.0), None, Some(5.0)])),
-            Arc::new(Float64Array::from(vec![None, Some(2.5), Some(3.5), Some(4.5), None])),
+            Arc::new(Float64Array::from(vec![
+                Some(1.0),
+                Some(2.0),
+                Some(3.0),
+                None,
+                Some(5.0),
+            ])),
+            Arc::new(Float64Array::from(vec![
+                None,
+                Some(2.5),
+                Some(3.5),
+                Some(4.5),
+                None,
+            ])),
         ],
     )
     .unwrap();
@@ -145,10 +183,18 @@ fn grouping_by_series_keeps_every_row_once() {
     assert_eq!(a1.table, subtable_name(&a1.tags));
     assert_eq!(a1.first_row, 0);
     assert_eq!(a1.rows.num_rows(), 2);
-    let bid = a1.rows.column(1).as_any().downcast_ref::<Float64Array>().unwrap();
+    let bid = a1
+        .rows
+        .column(1)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap();
     assert_eq!(bid.values().to_vec(), vec![1.0, 3.0]);
     assert_eq!(series[1].rows.num_rows(), 2);
-    assert_eq!(series[2].tags, vec![TagValue::Str("A".into()), TagValue::Int(2)]);
+    assert_eq!(
+        series[2].tags,
+        vec![TagValue::Str("A".into()), TagValue::Int(2)]
+    );
     assert_eq!(series.iter().map(|s| s.rows.num_rows()).sum::<usize>(), 5);
     for s in &series {
         assert_eq!(series_views(&spec, &l, s).unwrap().len(), 3);
@@ -161,7 +207,11 @@ fn tag_too_long_is_a_typed_error_naming_class_column_row_and_subtable() {
     let l = layout(&spec).unwrap();
     let mut columns = ticks_batch().columns().to_vec();
     // 16 characters of 4 bytes each fit VARCHAR(64); one more byte does not.
-    columns[1] = Arc::new(StringArray::from(vec!["600000.SH", &"😀".repeat(16), &format!("x{}", "😀".repeat(16))]));
+    columns[1] = Arc::new(StringArray::from(vec![
+        "600000.SH",
+        &"😀".repeat(16),
+        &format!("x{}", "😀".repeat(16)),
+    ]));
     let batch = RecordBatch::try_new(spec.arrow_schema(), columns).unwrap();
     let err = group_series(&spec, &l, &batch).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidBatch);
@@ -178,7 +228,11 @@ fn text_value_too_long_names_its_subtable() {
     let spec = spec("ticks");
     let l = layout(&spec).unwrap();
     let mut columns = ticks_batch().columns().to_vec();
-    columns[11] = Arc::new(StringArray::from(vec![Some("ok"), None, Some(&*"n".repeat(4097))]));
+    columns[11] = Arc::new(StringArray::from(vec![
+        Some("ok"),
+        None,
+        Some(&*"n".repeat(4097)),
+    ]));
     let batch = RecordBatch::try_new(spec.arrow_schema(), columns).unwrap();
     let err = group_series(&spec, &l, &batch).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidBatch);
@@ -265,18 +319,27 @@ async fn open_reports_malformed_unreachable_and_unsupported_dsns_without_the_pas
     };
     let err = TdengineStore::open(&settings(None)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
-    let err = TdengineStore::open(&settings(Some("mysql://root:hunter2@h"))).await.unwrap_err();
+    let err = TdengineStore::open(&settings(Some("mysql://root:hunter2@h")))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(!err.to_string().contains("hunter2"), "{err}");
     // Nothing listens on port 1 of localhost (two endpoints: both are tried).
-    let err = TdengineStore::open(&settings(Some("taos+ws://root:hunter2@127.0.0.1:1,127.0.0.1:2")))
-        .await
-        .unwrap_err();
+    let err = TdengineStore::open(&settings(Some(
+        "taos+ws://root:hunter2@127.0.0.1:1,127.0.0.1:2",
+    )))
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
-    assert!(err.to_string().contains("127.0.0.1:1") && err.to_string().contains("127.0.0.1:2"), "{err}");
+    assert!(
+        err.to_string().contains("127.0.0.1:1") && err.to_string().contains("127.0.0.1:2"),
+        "{err}"
+    );
     if !cfg!(feature = "native") {
-        let err = TdengineStore::open(&settings(Some("taos://root:hunter2@127.0.0.1:6030"))).await.unwrap_err();
+        let err = TdengineStore::open(&settings(Some("taos://root:hunter2@127.0.0.1:6030")))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert!(!err.to_string().contains("hunter2"));
     }

@@ -2,6 +2,8 @@
 //! SQL reference (CREATE DATABASE options, CREATE STABLE … TAGS, INSERT … USING … TAGS, PARTITION BY,
 //! INTERVAL + _wstart, LAST_ROW, DELETE by time range, backquoted identifiers); see docs/tdengine.md.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
 mod common;
 
 use common::*;
@@ -26,18 +28,27 @@ fn provision_ddl_of_test_classes() {
     let catalog = catalog();
     let mut text = String::new();
     for spec in catalog.classes() {
-        text.push_str(&format!("-- {}\n{};\n\n", spec.name, provision_statements(spec).join(";\n")));
+        text.push_str(&format!(
+            "-- {}\n{};\n\n",
+            spec.name,
+            provision_statements(spec).join(";\n")
+        ));
     }
     insta::assert_snapshot!("provision_test_classes", text);
 }
 
 #[test]
 fn provision_ddl_of_shipped_tdengine_classes() {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/table_config.yaml");
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/table_config.yaml");
     let catalog = Catalog::from_path(&path).unwrap();
     let mut text = String::new();
     for spec in catalog.classes().iter().filter(|s| s.store == "tdengine") {
-        text.push_str(&format!("-- {}\n{};\n\n", spec.name, provision_statements(spec).join(";\n")));
+        text.push_str(&format!(
+            "-- {}\n{};\n\n",
+            spec.name,
+            provision_statements(spec).join(";\n")
+        ));
     }
     insta::assert_snapshot!("provision_shipped_classes", text);
 }
@@ -78,13 +89,25 @@ fn select_defaults() {
     let mut text = String::new();
     for (name, load) in [
         ("ticks", Load::all()),
-        ("ns_ticks", Load::all().since(at("2024-01-02 01:30:00.000000001")).order(Order::Unordered)),
-        ("daily", Load::range(at("2024-01-01 12:00:00")..at("2024-01-05"))),
+        (
+            "ns_ticks",
+            Load::all()
+                .since(at("2024-01-02 01:30:00.000000001"))
+                .order(Order::Unordered),
+        ),
+        (
+            "daily",
+            Load::range(at("2024-01-01 12:00:00")..at("2024-01-05")),
+        ),
         ("depth", Load::all().tag("level", [1, 2]).limit(3)),
     ] {
         let spec = spec(name);
         let l = layout(&spec).unwrap();
-        text.push_str(&sql::select(&spec, &l, &query(&spec, load), Render::Literals).unwrap().sql);
+        text.push_str(
+            &sql::select(&spec, &l, &query(&spec, load), Render::Literals)
+                .unwrap()
+                .sql,
+        );
         text.push('\n');
     }
     insta::assert_snapshot!("select_defaults", text);
@@ -118,17 +141,33 @@ fn latest_per_series() {
 fn kline_statements() {
     let mut text = String::new();
     for (name, iv, load) in [
-        ("ticks", "1m", Load::range(at("2024-01-02 01:30:00")..at("2024-01-02 02:30:00")).symbols(["600000.SH"])),
+        (
+            "ticks",
+            "1m",
+            Load::range(at("2024-01-02 01:30:00")..at("2024-01-02 02:30:00"))
+                .symbols(["600000.SH"]),
+        ),
         ("ns_ticks", "5m", Load::all().order(Order::Unordered)),
-        ("bars", "1h", Load::range(at("2024-01-02")..at("2024-01-03")).filter(col("frequency").eq("1m"))),
-        ("daily", "7d", Load::range(at("2024-01-01")..at("2024-04-01")).symbols(["600000.SH"])),
+        (
+            "bars",
+            "1h",
+            Load::range(at("2024-01-02")..at("2024-01-03")).filter(col("frequency").eq("1m")),
+        ),
+        (
+            "daily",
+            "7d",
+            Load::range(at("2024-01-01")..at("2024-04-01")).symbols(["600000.SH"]),
+        ),
     ] {
         let spec = spec(name);
         let l = layout(&spec).unwrap();
         let q = query(&spec, load);
         text.push_str(&format!(
             "-- {name} {iv}\n{}\n",
-            sql::kline(&spec, &l, interval(iv), &q, Render::Literals).unwrap().unwrap().sql
+            sql::kline(&spec, &l, interval(iv), &q, Render::Literals)
+                .unwrap()
+                .unwrap()
+                .sql
         ));
     }
     insta::assert_snapshot!("kline", text);
@@ -140,15 +179,34 @@ fn delete_and_count_statements() {
     let l = layout(&spec).unwrap();
     let range = || Load::range(at("2024-01-02 01:30:00")..at("2024-01-02 02:30:00"));
     let by_time = sql::delete_plan(&spec, &l, &query(&spec, range()), Render::Literals).unwrap();
-    let by_tag = sql::delete_plan(&spec, &l, &query(&spec, range().symbols(["600000.SH"])), Render::Literals).unwrap();
-    let sub = sql::delete_subtable(&spec, &l, "t_600000_sh_0123", &query(&spec, range().symbols(["600000.SH"])), Render::Literals).unwrap();
+    let by_tag = sql::delete_plan(
+        &spec,
+        &l,
+        &query(&spec, range().symbols(["600000.SH"])),
+        Render::Literals,
+    )
+    .unwrap();
+    let sub = sql::delete_subtable(
+        &spec,
+        &l,
+        "t_600000_sh_0123",
+        &query(&spec, range().symbols(["600000.SH"])),
+        Render::Literals,
+    )
+    .unwrap();
     let count = sql::count(&spec, &l, None).unwrap();
     insta::assert_snapshot!(
         "delete_count",
         format!("{by_time:#?}\n{by_tag:#?}\n{}\n{}", sub.sql, count.sql)
     );
     // Value predicates cannot drive a TDengine DELETE.
-    let err = sql::delete_plan(&spec, &l, &query(&spec, range().filter(col("price").gt(1.0))), Render::Literals).unwrap_err();
+    let err = sql::delete_plan(
+        &spec,
+        &l,
+        &query(&spec, range().filter(col("price").gt(1.0))),
+        Render::Literals,
+    )
+    .unwrap_err();
     assert_eq!(err.kind(), quantdal_core::ErrorKind::Unsupported);
     assert_eq!(err.column(), Some("price"));
 }
@@ -163,10 +221,27 @@ fn insert_template_and_statement_hook() {
         text.push_str(&format!("{} -- {} parameters\n", t.sql, t.parameters));
     }
     let spec = spec("ticks");
-    let q = query(&spec, Load::range(at("2024-01-02")..at("2024-01-03")).symbols(["A", "B"]).limit(5));
-    for op in [Operation::Provision, Operation::Save, Operation::Load, Operation::Latest, Operation::Kline, Operation::Delete, Operation::Count] {
+    let q = query(
+        &spec,
+        Load::range(at("2024-01-02")..at("2024-01-03"))
+            .symbols(["A", "B"])
+            .limit(5),
+    );
+    for op in [
+        Operation::Provision,
+        Operation::Save,
+        Operation::Load,
+        Operation::Latest,
+        Operation::Kline,
+        Operation::Delete,
+        Operation::Count,
+    ] {
         let s = statement_text(&spec, op, Some(&q)).unwrap();
-        assert!(!s.sql.contains("'A'"), "values never reach statement text: {}", s.sql);
+        assert!(
+            !s.sql.contains("'A'"),
+            "values never reach statement text: {}",
+            s.sql
+        );
         text.push_str(&format!("{op}: {} -- {} parameters\n", s.sql, s.parameters));
     }
     insta::assert_snapshot!("insert_and_statements", text);
@@ -174,7 +249,10 @@ fn insert_template_and_statement_hook() {
 
 #[test]
 fn classes_tdengine_cannot_hold_are_refused_with_reasons() {
-    for (name, needle) in [("instruments", "no time column"), ("wide_decimal", "more than 18 digits")] {
+    for (name, needle) in [
+        ("instruments", "no time column"),
+        ("wide_decimal", "more than 18 digits"),
+    ] {
         let spec = spec(name);
         let err = layout(&spec).unwrap_err();
         assert_eq!(err.kind(), quantdal_core::ErrorKind::Unsupported, "{err}");

@@ -38,6 +38,7 @@ impl Config {
 
     pub fn new(settings: Settings, catalog: Catalog) -> Result<Config> {
         crate::open::check_routes(&settings, &catalog)?;
+        crate::monitoring::check_quality(&settings, &catalog)?;
         Ok(Config { settings, catalog })
     }
 
@@ -79,6 +80,7 @@ impl Config {
                         .unwrap_or_else(|| "public".into());
                     quantdal_postgres::provision_statements(spec, &schema)
                 }
+                StoreKind::Tdengine => quantdal_tdengine::provision_statements(spec),
                 other => {
                     return Err(Error::new(
                         ErrorKind::Unsupported,

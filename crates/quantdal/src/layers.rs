@@ -8,13 +8,20 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use quantdal_core::settings::RetrySettings;
 use quantdal_core::{
-    BatchStream, Interval, Migration, Operation, ProvisionStatus, Query, Result, StatementText, Store, StoreInfo,
-    TableSpec,
+    BatchStream, Interval, Migration, Operation, ProvisionStatus, Query, Result, StatementText,
+    Store, StoreInfo, TableSpec,
 };
 
 /// Wraps a store in another store.
 pub trait Layer: Send + Sync {
     fn layer(&self, inner: Arc<dyn Store>) -> Arc<dyn Store>;
+}
+
+/// Records every call in the monitoring store (see `quantdal_monitor::MonitorLayer`).
+impl Layer for quantdal_monitor::MonitorLayer {
+    fn layer(&self, inner: Arc<dyn Store>) -> Arc<dyn Store> {
+        quantdal_monitor::MonitorLayer::layer(self, inner)
+    }
 }
 
 /// Retries operations that failed with a temporary error (a write conflict, a store briefly away).

@@ -12,9 +12,14 @@
 //! # Ok(()) }
 //! ```
 
+mod checks;
 mod config;
 pub mod layers;
+pub mod monitoring;
 mod open;
+
+/// The monitoring crate: records, the monitoring store's queries, the dashboard server.
+pub use quantdal_monitor as monitor;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -28,8 +33,8 @@ pub use config::{Config, ProvisionPlan};
 pub use open::OpenOptions;
 pub use quantdal_core::{
     col, BatchStream, Catalog, Category, Error, ErrorKind, Interval, Load, Migration, Op, Order,
-    Predicate, ProvisionStatus, Result, SaveOptions, Settings, Store, StoreInfo, StoreKind, TableSpec,
-    Timestamp, Value,
+    Predicate, ProvisionStatus, Result, SaveOptions, Settings, Store, StoreInfo, StoreKind,
+    TableSpec, Timestamp, Value,
 };
 
 use quantdal_core::kline::check_interval;
@@ -85,6 +90,8 @@ pub struct Dal {
     config: Config,
     routes: HashMap<String, Arc<dyn Store>>,
     stores: BTreeMap<String, Arc<dyn Store>>,
+    monitor: Option<monitor::Monitor>,
+    pools: Vec<Arc<quantdal_postgres::PostgresStore>>,
 }
 
 impl std::fmt::Debug for Dal {
@@ -130,7 +137,63 @@ impl Dal {
             config: Config { settings, catalog },
             routes: opened.routes,
             stores: opened.stores,
+            monitor: opened.monitor,
+            pools: opened.pools,
         })
+    }
+
+    /// The running monitor, when `monitoring.enabled` (and it could start).
+    pub fn monitor(&self) -> Option<&monitor::Monitor> {
+        self.monitor.as_ref()
+    }
+
+    /// Waits until every monitoring record made so far is in the monitoring store. `Err(Unavailable)`
+    /// when the store is away: the records wait in the spill file and are replayed later.
+    pub async fn flush(&self) -> Result<()> {
+        match &self.monitor {
+            Some(m) => m.flush().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes monitoring and stops its writer. Call it before a clean exit: records still queued when
+    /// the runtime stops are lost (they are never in the way of the data, so nothing else waits for them).
+    pub async fn close(self) -> Result<()> {
+        match &self.monitor {
+            Some(m) => m.shutdown().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Live gauges for `/metrics`: PostgreSQL pool connections and this process's dropped records.
+    pub fn gauges(&self) -> Vec<monitor::serve::Gauge> {
+        let mut out = Vec::new();
+        for pool in &self.pools {
+            let (open, idle) = pool.pool_state();
+            let labels = format!("store=\"{}\"", pool.info().name);
+            out.push(monitor::serve::Gauge {
+                metric: "quantdal_pool_connections".into(),
+                help: "Open connections of a store's pool.".into(),
+                labels: labels.clone(),
+                value: f64::from(open),
+            });
+            out.push(monitor::serve::Gauge {
+                metric: "quantdal_pool_idle_connections".into(),
+                help: "Idle connections of a store's pool.".into(),
+                labels,
+                value: f64::from(idle),
+            });
+        }
+        if let Some(m) = &self.monitor {
+            out.push(monitor::serve::Gauge {
+                metric: "quantdal_monitor_dropped_records".into(),
+                help: "Monitoring records this process dropped because the channel was full."
+                    .into(),
+                labels: String::new(),
+                value: m.dropped() as f64,
+            });
+        }
+        out
     }
 
     pub fn settings(&self) -> &Settings {
@@ -197,6 +260,9 @@ impl Dal {
                 notes: store.provision_notes(&spec),
                 status,
             });
+        }
+        if self.config.settings.monitoring.enabled {
+            monitoring::open_db(&self.config.settings).await?;
         }
         Ok(out)
     }

@@ -12,6 +12,8 @@ use quantdal_core::{
 use quantdal_duckdb::{DuckDbOptions, DuckDbStore};
 use quantdal_postgres::{PostgresOptions, PostgresStore};
 
+use quantdal_monitor::Monitor;
+
 use crate::layers::{Layer, RetryLayer, TracingLayer};
 
 /// How a `Dal` opens its stores.
@@ -24,6 +26,9 @@ pub struct OpenOptions {
 pub(crate) struct Opened {
     pub routes: HashMap<String, Arc<dyn Store>>,
     pub stores: BTreeMap<String, Arc<dyn Store>>,
+    pub monitor: Option<Monitor>,
+    /// PostgreSQL stores unwrapped, for pool gauges.
+    pub pools: Vec<Arc<PostgresStore>>,
 }
 
 /// Checks every class resolves to a defined store that can hold it.
@@ -46,6 +51,14 @@ pub(crate) fn check_routes(settings: &Settings, catalog: &Catalog) -> Result<()>
             .with_class(spec.name.clone())
         })?;
         check_precision(spec, store, &mut td_precision)?;
+        if store.kind == StoreKind::Tdengine {
+            // A class TDengine cannot hold (no time column, no series, a key other than series + time) fails
+            // here, at config time, not at its first save.
+            quantdal_tdengine::layout(spec).map_err(|e| {
+                e.with_message_prefix(format_args!("store `{}`", store.name))
+                    .with_class(spec.name.clone())
+            })?;
+        }
         // Several class-level store names may resolve to one concrete store (the embedded default does).
         if let Some(other) =
             tables.insert((store.name.clone(), spec.table.clone()), spec.name.clone())
@@ -103,6 +116,7 @@ async fn open_store(
     settings: &StoreSettings,
     application: &str,
     options: &OpenOptions,
+    pools: &mut Vec<Arc<PostgresStore>>,
 ) -> Result<Arc<dyn Store>> {
     match settings.kind {
         StoreKind::Duckdb => {
@@ -125,8 +139,13 @@ async fn open_store(
         }
         StoreKind::Postgres => {
             let pg = PostgresOptions::from_settings(settings, application)?;
-            Ok(Arc::new(PostgresStore::open(&settings.name, pg).await?))
+            let store = Arc::new(PostgresStore::open(&settings.name, pg).await?);
+            pools.push(store.clone());
+            Ok(store)
         }
+        StoreKind::Tdengine => Ok(Arc::new(
+            quantdal_tdengine::TdengineStore::open(settings).await?,
+        )),
         other => Err(Error::new(
             ErrorKind::Unsupported,
             format!(
@@ -144,12 +163,23 @@ pub(crate) async fn open_stores(
     options: &OpenOptions,
 ) -> Result<Opened> {
     check_routes(settings, catalog)?;
-    let layers: Vec<Box<dyn Layer>> = vec![
-        Box::new(RetryLayer::new(settings.retry.clone())),
-        Box::new(TracingLayer {
-            warn_after: Duration::from_millis(settings.monitoring.warn_ms),
-        }),
-    ];
+    let monitoring = crate::monitoring::start(settings, catalog)?;
+    // Monitoring outermost: a retried call is one operations row, timed as the caller saw it. Its span
+    // and warn lines replace the tracing layer's.
+    let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(RetryLayer::new(settings.retry.clone()))];
+    let monitor = match monitoring {
+        Some((monitor, layer)) => {
+            layers.push(Box::new(layer));
+            Some(monitor)
+        }
+        None => {
+            layers.push(Box::new(TracingLayer {
+                warn_after: Duration::from_millis(settings.monitoring.warn_ms),
+            }));
+            None
+        }
+    };
+    let mut pools = Vec::new();
     let mut stores: BTreeMap<String, Arc<dyn Store>> = BTreeMap::new();
     let mut routes = HashMap::new();
     for spec in catalog.classes() {
@@ -159,7 +189,7 @@ pub(crate) async fn open_stores(
         let store = match stores.get(&target.name) {
             Some(s) => s.clone(),
             None => {
-                let raw = open_store(target, &settings.application, options)
+                let raw = open_store(target, &settings.application, options, &mut pools)
                     .await
                     .map_err(|e| e.with_class(spec.name.clone()))?;
                 let layered = layers.iter().fold(raw, |inner, layer| layer.layer(inner));
@@ -169,5 +199,10 @@ pub(crate) async fn open_stores(
         };
         routes.insert(spec.name.clone(), store);
     }
-    Ok(Opened { routes, stores })
+    Ok(Opened {
+        routes,
+        stores,
+        monitor,
+        pools,
+    })
 }

@@ -1,6 +1,6 @@
 //! A small catalog covering every column type, precision and tag shape TDengine can hold.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::Arc;
 

@@ -1,0 +1,90 @@
+//! Monitoring through a real embedded `Dal`: one operations row per call under concurrency, flushed by
+//! `Dal::close`.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
+use quantdal::monitor::{Filter, MonitorDb};
+use quantdal::{Dal, Load};
+
+fn ticks(symbol: &str, n: usize) -> RecordBatch {
+    let f = |v: f64| Arc::new(Float64Array::from(vec![v; n])) as ArrayRef;
+    let i = |v: i64| Arc::new(Int64Array::from(vec![v; n])) as ArrayRef;
+    let ts: Vec<i64> = (0..n as i64)
+        .map(|k| 1_704_159_000_000 + k * 3000)
+        .collect();
+    RecordBatch::try_from_iter([
+        (
+            "ts",
+            Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")) as ArrayRef,
+        ),
+        (
+            "symbol",
+            Arc::new(StringArray::from(vec![symbol; n])) as ArrayRef,
+        ),
+        ("price", f(10.0)),
+        ("volume", i(100)),
+        ("amount", f(1000.0)),
+        ("bid_price1", f(9.99)),
+        ("bid_volume1", i(1)),
+        ("ask_price1", f(10.01)),
+        ("ask_volume1", i(1)),
+        (
+            "direction",
+            Arc::new(StringArray::from(vec![Some("B"); n])) as ArrayRef,
+        ),
+    ])
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_operations_row_per_call_under_16_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let dal = Arc::new(Dal::embedded(dir.path()).await.unwrap());
+    dal.provision().await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let dal = dal.clone();
+            tokio::spawn(async move {
+                let symbol = format!("{t:06}.SH");
+                dal.save("tick_data", &ticks(&symbol, 50)).await.unwrap();
+                dal.load("tick_data", Load::all().symbols([symbol.as_str()]))
+                    .await
+                    .unwrap();
+                dal.latest("tick_data", Load::all().symbols([symbol.as_str()]))
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let dal = Arc::into_inner(dal).unwrap();
+    dal.close().await.unwrap();
+
+    let db = MonitorDb::open_sqlite(
+        dir.path().join("quantdal-monitor.db"),
+        std::time::Duration::from_secs(1),
+    )
+    .unwrap();
+    let ops = db
+        .ops(&Filter::default().class("tick_data").limit(10_000))
+        .await
+        .unwrap();
+    for op in ["save", "load", "latest"] {
+        let n = ops.iter().filter(|o| o.operation == op).count();
+        assert_eq!(n, 16, "{op}: {n} rows");
+    }
+    assert!(ops.iter().all(|o| o.status.as_str() == "ok"));
+    let ids: std::collections::HashSet<_> = ops.iter().map(|o| &o.id).collect();
+    assert_eq!(ids.len(), ops.len());
+    // Inline quality checks ran on every save (tick_data has a quality section).
+    let quality = db
+        .quality(&Filter::default().class("tick_data").limit(10_000))
+        .await
+        .unwrap();
+    assert_eq!(quality.iter().filter(|q| q.check == "validity").count(), 16);
+}
