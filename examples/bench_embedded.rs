@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::array::RecordBatch;
 use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
 use futures::TryStreamExt;
 use quantdal::{Dal, Load, Timestamp};

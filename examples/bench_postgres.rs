@@ -23,7 +23,7 @@ const SCHEMA: &str = "qd_bench";
 async fn open(url: &str) -> AnyResult<Dal> {
     // Every class on PostgreSQL, plain tables (the same on any server), in a schema of its own.
     let yaml = format!(
-        "version: 1\napplication: quantdal-bench\nstores:\n  pg:\n    kind: postgres\n    url: \"{url}\"\n    schema: {SCHEMA}\n    timescale: off\n    pool_size: 4\nroutes:\n  tdengine: pg\n  postgres: pg\n  redis: pg\nretry:\n  max_attempts: 1\n"
+        "version: 1\napplication: quantdal-bench\ntables: table_config.yaml\nstores:\n  pg:\n    kind: postgres\n    url: \"{url}\"\n    schema: {SCHEMA}\n    timescale: off\n    pool_size: 4\nroutes:\n  tdengine: pg\n  postgres: pg\n  redis: pg\nretry:\n  max_attempts: 1\n"
     );
     let settings = Settings::from_yaml(&yaml, "<bench>", std::path::Path::new("."), &|_| None)?;
     let catalog = Catalog::from_yaml(quantdal_core::BUILTIN_TABLE_CONFIG, "<built-in>")?;
@@ -115,6 +115,20 @@ async fn main() -> AnyResult<()> {
             ..Timestamp::from_millis(last).ok_or("ts range")?,
     );
 
+    // Profiling aid: QUANTDAL_BENCH_ONLY_LOADS=N saves once, then only loads N times.
+    if let Some(n) = std::env::var("QUANTDAL_BENCH_ONLY_LOADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        dal.save("tick_data", &batch).await?;
+        for _ in 0..n {
+            let t = Instant::now();
+            let loaded = dal.load("tick_data", range.clone()).await?;
+            let got: usize = loaded.iter().map(|b| b.num_rows()).sum();
+            eprintln!("load {got} rows in {:?}", t.elapsed());
+        }
+        return Ok(());
+    }
     let (mut fresh, mut again, mut loads) = (vec![], vec![], vec![]);
     for round in 0..rounds {
         // TRUNCATE, not DELETE: every round starts from a really empty table and index.

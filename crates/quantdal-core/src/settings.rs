@@ -261,11 +261,14 @@ fn default_monitoring_path(stores: &BTreeMap<String, StoreSettings>, base: &Path
 /// File name of the embedded monitoring DB when none is configured.
 pub const MONITORING_FILE: &str = "quantdal-monitor.db";
 
+/// Interpolates one optional field, naming it in errors.
+type Expand<'a> = dyn Fn(&str, &Option<String>) -> Result<Option<String>> + 'a;
+
 fn resolve_monitoring(
     raw: &RawMonitoring,
     stores: &BTreeMap<String, StoreSettings>,
     base: &Path,
-    expand: &dyn Fn(&str, &Option<String>) -> Result<Option<String>>,
+    expand: &Expand<'_>,
     fail: &dyn Fn(&str, String) -> Error,
 ) -> Result<MonitoringSettings> {
     let default_path = default_monitoring_path(stores, base);

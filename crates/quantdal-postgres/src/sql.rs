@@ -462,8 +462,9 @@ pub fn merge_from_staging(spec: &TableSpec, schema: &str) -> String {
     )
 }
 
-/// Whether any of the given keys is already in the table: decides between COPY straight in and the staging
-/// merge. The keys are bound as one row-valued IN list.
+/// Whether any of the given keys is already in the table (decides between COPY straight in and the staging
+/// merge), and whether the table is empty (a bulk load into it is followed by ANALYZE). The keys are bound as
+/// one row-valued IN list.
 pub fn any_key_exists(spec: &TableSpec, schema: &str, probes: &[Vec<Scalar>]) -> Statement {
     let mut params = Vec::new();
     let key_columns: Vec<usize> = spec
@@ -485,7 +486,7 @@ pub fn any_key_exists(spec: &TableSpec, schema: &str, probes: &[Vec<Scalar>]) ->
     let key_list: Vec<String> = spec.key.iter().map(|k| quote(k)).collect();
     Statement {
         sql: format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE ({}) IN ({}))",
+            "SELECT EXISTS (SELECT 1 FROM {0} WHERE ({1}) IN ({2})), NOT EXISTS (SELECT 1 FROM {0})",
             qualified(schema, &spec.table),
             key_list.join(", "),
             tuples.join(", ")

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, RecordBatch};
 use async_trait::async_trait;
-use futures::{SinkExt, StreamExt};
+use futures::{SinkExt, StreamExt, TryStreamExt};
 use quantdal_core::load::Scalar;
 use quantdal_core::output::projected_schema;
 use quantdal_core::{
@@ -26,8 +26,11 @@ use crate::errors::from_pg;
 use crate::pool::{self, Pool};
 use crate::sql::{self, Statement};
 
+/// A save of at least this many rows into an empty table is followed by ANALYZE.
+const ANALYZE_AFTER_ROWS: u64 = 10_000;
+
 /// Rows per portal fetch, and so per Arrow batch of a load.
-const LOAD_CHUNK_ROWS: i32 = 65_536;
+const LOAD_CHUNK_ROWS: i32 = 32_768;
 
 /// `timescale:` in the store settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,15 +338,18 @@ impl PostgresStore {
             .params
             .iter()
             .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()));
-        let exists: bool = {
+        let (exists, was_empty): (bool, bool) = {
             let stream = tx
                 .query_typed_raw(&probe.sql, params)
                 .await
                 .map_err(from_pg)?;
             futures::pin_mut!(stream);
             match stream.next().await {
-                Some(row) => row.map_err(from_pg)?.get(0),
-                None => true,
+                Some(row) => {
+                    let row = row.map_err(from_pg)?;
+                    (row.get(0), row.get(1))
+                }
+                None => (true, false),
             }
         };
         if !exists {
@@ -354,6 +360,13 @@ impl PostgresStore {
                 Ok(()) => {
                     savepoint.commit().await.map_err(from_pg)?;
                     tx.commit().await.map_err(from_pg)?;
+                    if was_empty && rows >= ANALYZE_AFTER_ROWS {
+                        // The planner knows nothing of a table just filled in bulk (autovacuum analyzes it
+                        // only later) and would sort a range load on disk instead of using the key index.
+                        if let Err(e) = client.batch_execute(&format!("ANALYZE {table}")).await {
+                            tracing::warn!(table = %table, error = %e, "ANALYZE after a bulk load failed");
+                        }
+                    }
                     return Ok(rows);
                 }
                 Err(e) if is_unique_violation(&e) => {
@@ -605,6 +618,39 @@ impl Store for PostgresStore {
             .await
             .map_err(with_context(spec, &schema_name, "load"))?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+        // The reader fetches chunk k+1 from the portal while the decoder turns chunk k into Arrow, so the
+        // server and the client work at the same time.
+        let (rows_tx, mut rows_rx) =
+            tokio::sync::mpsc::channel::<Result<Vec<tokio_postgres::Row>>>(2);
+        let decode_schema = schema.clone();
+        tokio::spawn(async move {
+            let mut sent = false;
+            while let Some(item) = rows_rx.recv().await {
+                let rows = match item {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                let batch =
+                    BatchDecoder::new(decode_schema.clone(), rows.len()).and_then(|mut d| {
+                        for row in &rows {
+                            d.push(row)?;
+                        }
+                        d.finish()
+                    });
+                let failed = batch.is_err();
+                if rows.is_empty() && sent {
+                    continue;
+                }
+                sent = true;
+                // A closed channel means the caller dropped the stream: the reader stops at its next send.
+                if tx.send(batch).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
         let ctx_spec = spec.clone();
         tokio::spawn(async move {
             let mut conn = conn;
@@ -624,24 +670,16 @@ impl Store for PostgresStore {
                     .bind_raw(&prepared, statement.params.iter())
                     .await
                     .map_err(from_pg)?;
-                let mut sent = false;
                 loop {
-                    let rows = transaction
+                    let stream = transaction
                         .query_portal_raw(&portal, LOAD_CHUNK_ROWS)
                         .await
                         .map_err(from_pg)?;
-                    futures::pin_mut!(rows);
-                    let mut decoder = BatchDecoder::new(schema.clone(), LOAD_CHUNK_ROWS as usize)?;
-                    while let Some(row) = rows.next().await {
-                        decoder.push(&row.map_err(from_pg)?)?;
-                    }
-                    let n = decoder.rows();
-                    if n > 0 || !sent {
-                        sent = true;
-                        // A closed channel means the caller dropped the stream: stop reading.
-                        if tx.send(decoder.finish()).await.is_err() {
-                            return Ok(());
-                        }
+                    let rows: Vec<tokio_postgres::Row> =
+                        stream.try_collect().await.map_err(from_pg)?;
+                    let n = rows.len();
+                    if rows_tx.send(Ok(rows)).await.is_err() {
+                        return Ok(());
                     }
                     if n < LOAD_CHUNK_ROWS as usize {
                         break;
@@ -650,9 +688,10 @@ impl Store for PostgresStore {
                 transaction.commit().await.map_err(from_pg)?;
                 Ok::<(), Error>(())
             };
+            // Errors travel behind the rows already read, so the stream yields them in order.
             if let Err(e) = run.await {
                 let ctx = with_context(&ctx_spec, &schema_name, "load");
-                let _ = tx.send(Err(ctx(e))).await;
+                let _ = rows_tx.send(Err(ctx(e))).await;
             }
         });
         Ok(futures::stream::unfold(rx, |mut rx| async move {

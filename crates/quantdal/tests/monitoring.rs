@@ -1,6 +1,9 @@
 //! Monitoring through a real embedded `Dal`: one operations row per call under concurrency, flushed by
 //! `Dal::close`.
 
+// Test helpers: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use arrow::array::{

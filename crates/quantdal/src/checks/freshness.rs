@@ -44,7 +44,7 @@ pub(crate) async fn run(
             threshold,
         });
     };
-    series.sort_by(|a, b| b.1.cmp(&a.1));
+    series.sort_by_key(|s| std::cmp::Reverse(s.1));
     let stale = series.iter().filter(|s| s.1 > warn).count();
     let very_stale = series.iter().filter(|s| s.1 > fail).count();
     let mut status = if newest > fail {
