@@ -512,7 +512,21 @@ fn grouped_and_increasing(spec: &TableSpec, batch: &RecordBatch) -> Result<bool>
     if !key_is_series_time {
         return Ok(false);
     }
+    series_runs_in_time_order(spec, batch, true)
+}
+
+/// True when each series occupies one run of rows and time within each run increases (strictly, or never
+/// decreases): the vectorised proof that no row of a series comes before an earlier one. False means "not
+/// proven", not "out of order".
+pub fn series_runs_in_time_order(spec: &TableSpec, batch: &RecordBatch, strict: bool) -> Result<bool> {
+    let Some(time) = &spec.time else {
+        return Ok(false);
+    };
+    let series = spec.series_columns();
     let n = batch.num_rows();
+    if n < 2 {
+        return Ok(true);
+    }
     let column = |name: &str| -> Result<ArrayRef> {
         let i = batch.schema().index_of(name).map_err(|_| {
             Error::invalid_batch("key column missing").with_column(name.to_string())
@@ -534,7 +548,11 @@ fn grouped_and_increasing(spec: &TableSpec, batch: &RecordBatch) -> Result<bool>
         series_arrays.push(a);
     }
     let t = column(&time.column)?;
-    let increasing = cmp::gt(&next(&t), &prev(&t))?;
+    let increasing = if strict {
+        cmp::gt(&next(&t), &prev(&t))?
+    } else {
+        cmp::gt_eq(&next(&t), &prev(&t))?
+    };
     let ok = match &same {
         Some(same) => boolean::or(&boolean::not(same)?, &increasing)?,
         None => increasing,
