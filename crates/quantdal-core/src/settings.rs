@@ -240,8 +240,8 @@ impl MonitoringSettings {
             store: MonitoringStore::Embedded { path: path.clone() },
             spill_base: path,
             capacity: 16_384,
-            batch_size: 512,
-            flush_ms: 500,
+            batch_size: 4096,
+            flush_ms: 2000,
             busy_timeout_ms: 2_000,
             retention: RetentionSettings::default(),
         }

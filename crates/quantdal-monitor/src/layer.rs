@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::id::next_id;
 use crate::monitor::Monitor;
-use crate::quality::{check_batch, Decision, QualityConfig, ResolvedQuality};
+use crate::quality::{check_batch, Decision, Policy, QualityConfig, ResolvedQuality};
 use crate::record::{
     now_us, OpStatus, OperationRecord, Record, RejectRecord, SlowLevel, SlowQuery,
 };
@@ -313,6 +313,36 @@ impl Store for MonitoredStore {
     async fn save(&self, spec: &Arc<TableSpec>, batch: RecordBatch) -> Result<u64> {
         let call = Call::begin(Operation::Save, spec, self.inner.info());
         let bytes = batch.get_array_memory_size() as u64;
+        // Under `warn` the checks decide nothing about what is written: run them on a blocking thread while
+        // the store writes, so they add no latency to the save.
+        if let Some(q) = self
+            .quality
+            .get(&spec.name)
+            .filter(|q| q.policy == Policy::Warn)
+        {
+            let (q, check_spec, check_batch_ref) = (q.clone(), spec.clone(), batch.clone());
+            let now_ns = call.start_us.saturating_mul(1000);
+            let checks = tokio::task::spawn_blocking(move || {
+                check_batch(&q, &check_spec, &check_batch_ref, now_ns)
+            });
+            let (r, report) = tokio::join!(
+                self.inner.save(spec, batch).instrument(call.span.clone()),
+                checks
+            );
+            match report {
+                Ok(Ok(report)) => {
+                    for rec in report.records(now_us(), Some(&call.id)) {
+                        self.monitor.record(Record::Quality(rec));
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(class = %spec.name, error = %e, "quality checks failed"),
+                Err(e) => tracing::warn!(class = %spec.name, error = %e, "quality check task failed"),
+            }
+            let mut outcome = Outcome::of(&r, |n| Some(*n));
+            outcome.bytes = Some(bytes);
+            self.recorder(spec).finish(&call, outcome, None);
+            return r;
+        }
         let (batch, quarantined) = match self.screen(spec, &call, batch) {
             Ok(v) => v,
             Err(e) => {

@@ -91,3 +91,41 @@ async fn one_operations_row_per_call_under_16_tasks() {
         .unwrap();
     assert_eq!(quality.iter().filter(|q| q.check == "validity").count(), 16);
 }
+
+/// The monitoring DB locked by another writer (as a dashboard or a second application might): every save
+/// still succeeds, its records wait in the spill file, and all of them are in the DB once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn saves_are_unaffected_while_the_monitoring_db_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let dal = Dal::embedded(dir.path()).await.unwrap();
+    dal.provision().await.unwrap();
+    dal.flush().await.unwrap();
+    let holder = rusqlite::Connection::open(dir.path().join("quantdal-monitor.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for k in 0..30 {
+        let report = dal
+            .save("tick_data", &ticks(&format!("{k:06}.SZ"), 20))
+            .await
+            .unwrap();
+        assert_eq!(report.rows, 20);
+    }
+    // Still locked: a flush cannot reach the DB, and says so without failing any save.
+    let _ = dal.flush().await;
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    dal.close().await.unwrap();
+
+    let db = MonitorDb::open_sqlite(
+        dir.path().join("quantdal-monitor.db"),
+        std::time::Duration::from_secs(1),
+    )
+    .unwrap();
+    let saves = db
+        .ops(&Filter::default().class("tick_data").limit(10_000))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|op| op.operation == "save")
+        .count();
+    assert_eq!(saves, 30, "every save recorded once, after the lock was released");
+}
