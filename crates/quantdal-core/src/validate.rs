@@ -518,7 +518,11 @@ fn grouped_and_increasing(spec: &TableSpec, batch: &RecordBatch) -> Result<bool>
 /// True when each series occupies one run of rows and time within each run increases (strictly, or never
 /// decreases): the vectorised proof that no row of a series comes before an earlier one. False means "not
 /// proven", not "out of order".
-pub fn series_runs_in_time_order(spec: &TableSpec, batch: &RecordBatch, strict: bool) -> Result<bool> {
+pub fn series_runs_in_time_order(
+    spec: &TableSpec,
+    batch: &RecordBatch,
+    strict: bool,
+) -> Result<bool> {
     let Some(time) = &spec.time else {
         return Ok(false);
     };

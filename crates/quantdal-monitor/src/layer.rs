@@ -335,8 +335,12 @@ impl Store for MonitoredStore {
                         self.monitor.record(Record::Quality(rec));
                     }
                 }
-                Ok(Err(e)) => tracing::warn!(class = %spec.name, error = %e, "quality checks failed"),
-                Err(e) => tracing::warn!(class = %spec.name, error = %e, "quality check task failed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(class = %spec.name, error = %e, "quality checks failed")
+                }
+                Err(e) => {
+                    tracing::warn!(class = %spec.name, error = %e, "quality check task failed")
+                }
             }
             let mut outcome = Outcome::of(&r, |n| Some(*n));
             outcome.bytes = Some(bytes);

@@ -127,5 +127,8 @@ async fn saves_are_unaffected_while_the_monitoring_db_is_locked() {
         .into_iter()
         .filter(|op| op.operation == "save")
         .count();
-    assert_eq!(saves, 30, "every save recorded once, after the lock was released");
+    assert_eq!(
+        saves, 30,
+        "every save recorded once, after the lock was released"
+    );
 }
