@@ -22,8 +22,8 @@ use duckdb::{AccessMode, Config, Connection};
 use futures::StreamExt;
 use quantdal_core::output::{conform_batch, projected_schema};
 use quantdal_core::{
-    kline_schema, BatchStream, Error, ErrorKind, Interval, Migration, ProvisionStatus, Query,
-    Result, Store, StoreInfo, StoreKind, TableSpec,
+    kline_schema, BatchStream, Error, ErrorKind, Interval, Migration, Operation, ProvisionStatus,
+    Query, Result, StatementText, Store, StoreInfo, StoreKind, TableSpec,
 };
 use tokio::sync::Mutex as AsyncMutex;
 
@@ -513,6 +513,39 @@ impl Store for DuckDbStore {
         })
         .await
         .map_err(with_context(spec, "delete"))
+    }
+
+    fn statement(
+        &self,
+        spec: &TableSpec,
+        operation: Operation,
+        query: Option<&Query>,
+    ) -> Option<StatementText> {
+        let statement = match (operation, query) {
+            (Operation::Save, _) => {
+                let scan = [format!("{ARROW_SCAN}(?)")];
+                return Some(StatementText {
+                    sql: sql::upsert(spec, &scan),
+                    parameters: 1,
+                });
+            }
+            (Operation::Load, Some(q)) => sql::select(spec, q),
+            (Operation::Latest, Some(q)) => sql::latest(spec, q)?,
+            // The width is a bound parameter, so any interval gives the same text.
+            (Operation::Kline, Some(q)) => sql::kline(spec, Interval::from_seconds(60)?, q)?,
+            (Operation::Delete, Some(q)) => sql::delete(spec, q),
+            (Operation::Count, _) => {
+                return Some(StatementText {
+                    sql: format!("SELECT count(*) FROM {}", ddl::quote(&spec.table)),
+                    parameters: 0,
+                })
+            }
+            _ => return None,
+        };
+        Some(StatementText {
+            parameters: statement.params.len(),
+            sql: statement.sql,
+        })
     }
 
     async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64> {

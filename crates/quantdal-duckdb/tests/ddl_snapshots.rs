@@ -123,3 +123,45 @@ fn the_ddl_runs_in_duckdb_and_is_idempotent() {
         .unwrap();
     assert_eq!(comment, "Free text, e.g. 'n/a'");
 }
+
+/// Slow-query records show the statement each operation runs, with placeholders where the values go.
+#[test]
+fn statements_for_slow_query_records_have_placeholders_only() {
+    use quantdal_core::{Load, Operation, Store};
+    let catalog = shipped_catalog();
+    let spec = catalog
+        .get("tick_data")
+        .unwrap_or_else(|| panic!("tick_data"));
+    let store =
+        quantdal_duckdb::DuckDbStore::open("mem", quantdal_duckdb::DuckDbOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    let q = Load::all()
+        .symbols(["600000.SH"])
+        .limit(5)
+        .resolve(spec)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for op in [
+        Operation::Save,
+        Operation::Load,
+        Operation::Latest,
+        Operation::Kline,
+        Operation::Delete,
+        Operation::Count,
+    ] {
+        let text = store
+            .statement(spec, op, Some(&q))
+            .unwrap_or_else(|| panic!("{op} has a statement"));
+        assert!(
+            !text.sql.contains("600000"),
+            "{op}: no values in {}",
+            text.sql
+        );
+        assert_eq!(
+            text.sql.matches('?').count(),
+            text.parameters,
+            "{op}: one placeholder per parameter in {}",
+            text.sql
+        );
+    }
+    assert!(store.statement(spec, Operation::Provision, None).is_none());
+}

@@ -132,3 +132,58 @@ async fn saves_are_unaffected_while_the_monitoring_db_is_locked() {
         "every save recorded once, after the lock was released"
     );
 }
+
+/// `monitoring.url`: the monitoring store on PostgreSQL (`QUANTDAL_TEST_PG_URL`, a schema of its own,
+/// dropped afterwards), created by `provision`, one row per call, readable by the dashboard's queries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn monitoring_store_on_postgres() {
+    let url = match std::env::var("QUANTDAL_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            assert!(
+                std::env::var("QUANTDAL_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "QUANTDAL_TEST_PG_URL is not set but QUANTDAL_REQUIRE_SERVICES=1"
+            );
+            eprintln!("QUANTDAL_TEST_PG_URL is not set: skipping");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = format!("qd_mon_{}", std::process::id());
+    let yaml = format!(
+        "version: 1\ntables: t.yaml\nstores:\n  embedded:\n    kind: duckdb\n    path: q.duckdb\n\
+         routes:\n  tdengine: embedded\n  postgres: embedded\n  redis: embedded\n\
+         monitoring:\n  url: \"{url}\"\n  schema: {schema}\n"
+    );
+    let settings = quantdal::Settings::from_yaml(&yaml, "<test>", dir.path(), &|_| None).unwrap();
+    let catalog =
+        quantdal::Catalog::from_yaml(quantdal_core::BUILTIN_TABLE_CONFIG, "<built-in>").unwrap();
+    let dal = Dal::from_parts(settings, catalog, quantdal::OpenOptions::default())
+        .await
+        .unwrap();
+    let outcome = async {
+        dal.provision().await.unwrap();
+        dal.save("tick_data", &ticks("600000.SH", 10))
+            .await
+            .unwrap();
+        dal.load("tick_data", Load::all()).await.unwrap();
+    };
+    outcome.await;
+    dal.close().await.unwrap();
+    let db = MonitorDb::connect_postgres(&url, Some(&schema), "quantdal-tests")
+        .await
+        .unwrap();
+    let ops = db
+        .ops(&Filter::default().class("tick_data").limit(1_000))
+        .await
+        .unwrap();
+    let admin = quantdal_postgres::connect_client(&url, "quantdal-tests-admin")
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+    assert_eq!(ops.iter().filter(|o| o.operation == "save").count(), 1);
+    assert_eq!(ops.iter().filter(|o| o.operation == "load").count(), 1);
+}
