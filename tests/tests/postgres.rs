@@ -415,3 +415,39 @@ async fn loads_stream_many_batches_in_order() {
     }
     assert_eq!(expected, 150_000);
 }
+
+/// Several hosts: the first refuses, the second is the server; `target_session_attrs=read-write` picks a
+/// writable one. A read replica URL (here the same server) serves loads while saves use the primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_hosts_and_read_replica() {
+    let _cleanup = CleanupGuard;
+    let Some(url) = service_url(PG) else { return };
+    let Some((head, tail)) = url.split_once('@') else {
+        panic!("{PG} has no user@host part")
+    };
+    let Some((host, rest)) = tail.split_once('/') else {
+        panic!("{PG} has no /database part")
+    };
+    let sep = if rest.contains('?') { '&' } else { '?' };
+    let several = format!(
+        "{head}@127.0.0.1:1,{host}/{rest}{sep}target_session_attrs=read-write&connect_timeout=2"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dal = postgres_dal(&several, dir.path(), &format!("read_url: \"{url}\"")).await;
+    dal.provision().await.unwrap();
+    dal.save("ticks", &tick_batch(&[Tick::new("A.SH", T0, 1.0, 1)]))
+        .await
+        .unwrap();
+    let rows: usize = dal
+        .load("ticks", Load::all())
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 1);
+    assert_eq!(
+        dal.latest("ticks", Load::all()).await.unwrap()[0].num_rows(),
+        1
+    );
+}
