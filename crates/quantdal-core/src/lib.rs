@@ -10,6 +10,7 @@ pub mod output;
 pub mod quality;
 pub mod settings;
 pub mod spec;
+pub mod sqlgen;
 pub mod store;
 pub mod time;
 pub mod types;

@@ -3,17 +3,7 @@
 use quantdal_core::spec::DefaultValue;
 use quantdal_core::{NeutralType, TableSpec, TimePrecision};
 
-pub fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
-pub fn quote_list<'a>(idents: impl IntoIterator<Item = &'a String>) -> String {
-    idents
-        .into_iter()
-        .map(|c| quote(c))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub use quantdal_core::sqlgen::{quote, quote_list};
 
 /// String literal for spec-provided text (comments, defaults): never caller data.
 fn literal(text: &str) -> String {

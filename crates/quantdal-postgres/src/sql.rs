@@ -2,7 +2,8 @@
 //! spec; every value is a parameter.
 
 use bytes::{BufMut, BytesMut};
-use quantdal_core::load::{Condition, Op, Order, Query, Scalar};
+use quantdal_core::load::{Order, Query, Scalar};
+use quantdal_core::sqlgen::{self, order_by, order_columns, projection, Binder};
 use quantdal_core::{Interval, NeutralType, TableSpec, TimePrecision};
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
@@ -110,96 +111,18 @@ fn placeholder(spec: &TableSpec, column: usize, value: &Scalar, params: &mut Vec
     format!("${}", params.len())
 }
 
-fn condition_sql(spec: &TableSpec, c: &Condition, params: &mut Vec<Param>) -> String {
-    let column = quote(&spec.columns[c.column].name);
-    match c.op {
-        Op::IsNull | Op::IsNotNull => format!("{column} {}", c.op.sql()),
-        Op::In => {
-            let list: Vec<String> = c
-                .values
-                .iter()
-                .map(|v| placeholder(spec, c.column, v, params))
-                .collect();
-            format!("{column} IN ({})", list.join(", "))
-        }
-        Op::Between => {
-            let low = placeholder(spec, c.column, &c.values[0], params);
-            let high = placeholder(spec, c.column, &c.values[1], params);
-            format!("{column} BETWEEN {low} AND {high}")
-        }
-        op => {
-            let v = placeholder(spec, c.column, &c.values[0], params);
-            format!("{column} {} {v}", op.sql())
-        }
+/// Values become `$n` placeholders with their PostgreSQL types.
+struct PgBinder<'a>(&'a mut Vec<Param>);
+
+impl Binder for PgBinder<'_> {
+    fn bind(&mut self, spec: &TableSpec, column: usize, value: &Scalar) -> String {
+        placeholder(spec, column, value, self.0)
     }
 }
 
 /// ` WHERE …` (or nothing) for the time bounds and conditions of `query`.
 pub fn where_clause(spec: &TableSpec, query: &Query, params: &mut Vec<Param>) -> String {
-    let mut parts = Vec::new();
-    if let Some(t) = &query.time {
-        let is_date = spec.columns[t.column].data_type == NeutralType::Date;
-        let bound = |ticks: i64| {
-            if is_date {
-                Scalar::Date(i32::try_from(ticks).unwrap_or(if ticks < 0 {
-                    i32::MIN
-                } else {
-                    i32::MAX
-                }))
-            } else {
-                Scalar::Timestamp(ticks)
-            }
-        };
-        let column = quote(&spec.columns[t.column].name);
-        if let Some(s) = t.start {
-            let p = placeholder(spec, t.column, &bound(s), params);
-            parts.push(format!("{column} >= {p}"));
-        }
-        if let Some(e) = t.end {
-            let p = placeholder(spec, t.column, &bound(e), params);
-            parts.push(format!("{column} < {p}"));
-        }
-    }
-    for c in &query.conditions {
-        parts.push(condition_sql(spec, c, params));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", parts.join(" AND "))
-    }
-}
-
-/// Series columns then time (or the key when there is no time column): the natural row order.
-fn order_columns(spec: &TableSpec) -> Vec<String> {
-    match &spec.time {
-        Some(t) => {
-            let mut cols: Vec<String> = spec
-                .series_columns()
-                .into_iter()
-                .map(String::from)
-                .collect();
-            cols.push(t.column.clone());
-            cols
-        }
-        None => spec.key.clone(),
-    }
-}
-
-fn order_by(columns: &[String], order: Order) -> String {
-    let dir = match order {
-        Order::Asc => "",
-        Order::Desc => " DESC",
-        Order::Unordered => return String::new(),
-    };
-    if columns.is_empty() {
-        return String::new();
-    }
-    let list: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{}{dir}", quote(c)))
-        .collect();
-    format!(" ORDER BY {}", list.join(", "))
+    sqlgen::where_clause(spec, query, &mut PgBinder(params))
 }
 
 fn limit(query: &Query, params: &mut Vec<Param>) -> String {
@@ -210,15 +133,6 @@ fn limit(query: &Query, params: &mut Vec<Param>) -> String {
         }
         None => String::new(),
     }
-}
-
-fn projection(spec: &TableSpec, query: &Query) -> String {
-    query
-        .columns
-        .iter()
-        .map(|&i| quote(&spec.columns[i].name))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 pub fn select(spec: &TableSpec, schema: &str, query: &Query) -> Statement {
