@@ -18,6 +18,7 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod realtime;
 pub mod services;
 
 use std::path::Path;

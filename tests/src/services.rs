@@ -164,10 +164,262 @@ pub fn fixture_catalog_for_tdengine(database: &str) -> Catalog {
             } else {
                 database.to_string()
             };
+            // One vgroup per database: each test creates two databases, and a small server (2 cores:
+            // `supportVnodes` 9) runs out of vnodes when parallel tests take the default two each.
             yaml.push_str(&format!(
-                "    options: {{ tdengine: {{ database: {db} }} }}\n"
+                "    options: {{ tdengine: {{ database: {db}, vgroups: 1 }} }}\n"
             ));
         }
     }
     Catalog::from_yaml(&yaml, "fixture").expect("fixture catalog for TDengine")
+}
+
+static PREFIX_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A Redis key prefix unique to this process and call; its keys are deleted when the test ends.
+pub fn redis_test_prefix(nodes: &[String]) -> String {
+    let prefix = format!(
+        "qdt{}x{}",
+        std::process::id(),
+        PREFIX_SEQ.fetch_add(1, Ordering::SeqCst)
+    );
+    let (n, p) = (nodes.to_vec(), prefix.clone());
+    after_test(move || delete_redis_keys(&n, &p));
+    prefix
+}
+
+/// Deletes every key under `prefix` on each node (a cluster is scanned node by node).
+pub fn delete_redis_keys(nodes: &[String], prefix: &str) {
+    for node in nodes {
+        let pattern = format!("{prefix}:*");
+        let result = redis::Client::open(node.as_str()).and_then(|c| {
+            let mut conn = c.get_connection()?;
+            let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(&mut conn)?;
+            for k in keys {
+                let _: i64 = redis::cmd("DEL").arg(&k).query(&mut conn)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            eprintln!("cleanup of {pattern} on {node}: {e}");
+        }
+    }
+}
+
+/// A `Dal` over the realtime fixture on the Redis store at `url` (`cluster`: seed URLs, comma-separated;
+/// `nodes`: every master, for cleanup), keys under a prefix of the test's own.
+pub async fn redis_realtime_dal(url: &str, cluster: bool, nodes: &[String], dir: &Path) -> Dal {
+    let prefix = redis_test_prefix(nodes);
+    let yaml = format!(
+        "version: 1\ntables: realtime.yaml\napplication: quantdal-tests\nstores:\n  main:\n    kind: redis\n    url: \"{url}\"\n    cluster: {cluster}\n"
+    );
+    let settings = Settings::from_yaml(&yaml, "<redis test settings>", dir, &|_| None)
+        .unwrap_or_else(|e| panic!("redis test settings: {e}\n{yaml}"));
+    Dal::from_parts(
+        settings,
+        crate::realtime::realtime_catalog(&prefix),
+        OpenOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("opening Redis: {e}"))
+}
+
+/// A `Dal` over the realtime fixture on a store described by `store_yaml` (relational stores).
+pub async fn realtime_dal(store_yaml: &str, dir: &Path) -> Dal {
+    let indented: String = store_yaml.lines().map(|l| format!("    {l}\n")).collect();
+    let yaml = format!("version: 1\ntables: realtime.yaml\nstores:\n  main:\n{indented}");
+    let settings = Settings::from_yaml(&yaml, "<realtime settings>", dir, &|_| None)
+        .unwrap_or_else(|e| panic!("realtime settings: {e}\n{yaml}"));
+    Dal::from_parts(
+        settings,
+        crate::realtime::realtime_catalog("qd"),
+        OpenOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("opening the store under test: {e}"))
+}
+
+/// A redis-server of the test's own on a free loopback port, stopped when dropped; it also stops by itself
+/// after its lifetime (it runs under `timeout`), so a test binary that dies, or a static server that is
+/// never dropped, leaves nothing running for long.
+pub struct RedisServer {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    args: Vec<String>,
+    lifetime_s: u32,
+    child: Option<std::process::Child>,
+}
+
+/// A loopback port that is free now (and whose cluster bus port, +10000, is too).
+pub fn free_port() -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = l.local_addr().expect("local address").port();
+        drop(l);
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Whether `redis-server` and `redis-cli` are on this machine.
+pub fn redis_binaries_present() -> bool {
+    ["redis-server", "redis-cli"].iter().all(|b| {
+        std::process::Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+impl RedisServer {
+    /// Starts a server on `port` in `dir` with `args` (e.g. `--cluster-enabled yes`), waiting until it
+    /// answers PING.
+    pub fn start(port: u16, dir: &Path, args: &[&str]) -> RedisServer {
+        RedisServer::start_for(port, dir, args, 600)
+    }
+
+    /// As [`RedisServer::start`], stopping by itself after `lifetime_s` seconds at the latest.
+    pub fn start_for(port: u16, dir: &Path, args: &[&str], lifetime_s: u32) -> RedisServer {
+        let mut server = RedisServer {
+            port,
+            dir: dir.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            lifetime_s,
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Stops the server: SIGTERM to `timeout`, which passes it on to redis-server (a SIGKILL would orphan it).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            for _ in 0..100 {
+                if matches!(c.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts (again) on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        std::fs::create_dir_all(&self.dir).expect("server folder");
+        let port = self.port.to_string();
+        let mut cmd = std::process::Command::new("timeout");
+        cmd.arg(self.lifetime_s.to_string())
+            .arg("redis-server")
+            .args([
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--dir", &self.dir.display().to_string()])
+            .args(&self.args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        self.child = Some(cmd.spawn().expect("start redis-server"));
+        for _ in 0..100 {
+            let up = redis::Client::open(self.url().as_str())
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if up.is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("redis-server on port {port} did not answer");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A three-master Redis Cluster on loopback ports, made with `redis-cli --cluster create`.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let dir = tempfile::tempdir().expect("cluster folder");
+        let mut nodes = Vec::new();
+        let mut ports = Vec::new();
+        while ports.len() < 3 {
+            let p = free_port();
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        for p in &ports {
+            // Kept in a static by the tests, so never dropped: it stops by itself after 5 minutes.
+            nodes.push(RedisServer::start_for(
+                *p,
+                &dir.path().join(p.to_string()),
+                &["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"],
+                300,
+            ));
+        }
+        let mut create = std::process::Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for p in &ports {
+            create.arg(format!("127.0.0.1:{p}"));
+        }
+        let out = create
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for _ in 0..200 {
+            let ok = nodes.iter().all(|n| {
+                redis::Client::open(n.url().as_str())
+                    .and_then(|c| c.get_connection())
+                    .and_then(|mut c| redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut c))
+                    .is_ok_and(|info| info.contains("cluster_state:ok"))
+            });
+            if ok {
+                return RedisCluster { nodes, _dir: dir };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the Redis Cluster did not reach cluster_state:ok");
+    }
+
+    /// Seed URLs, comma-separated (the `url` of a `cluster: true` store).
+    pub fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.url())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn node_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.url()).collect()
+    }
 }

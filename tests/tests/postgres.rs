@@ -315,10 +315,15 @@ async fn terminated_connections_mid_save_write_nothing_and_recover() {
     let Some(url) = service_url(PG) else { return };
     let dir = tempfile::tempdir().unwrap();
     let schema = quantdal_tests::services::test_schema(&url);
-    // One attempt only, so the failure is seen rather than retried away.
-    let dal =
-        quantdal_tests::services::postgres_dal_in(&url, &schema, dir.path(), "", "max_attempts: 1")
-            .await;
+    // One attempt only and no spool, so the failure is seen rather than retried or spooled away.
+    let dal = quantdal_tests::services::postgres_dal_in(
+        &url,
+        &schema,
+        dir.path(),
+        "spool: { enabled: false }",
+        "max_attempts: 1",
+    )
+    .await;
     dal.provision().await.unwrap();
     let rows: Vec<Tick> = (0..400_000)
         .map(|i| {
@@ -450,4 +455,26 @@ async fn failover_hosts_and_read_replica() {
         dal.latest("ticks", Load::all()).await.unwrap()[0].num_rows(),
         1
     );
+}
+
+/// The realtime suite on PostgreSQL: the semantics Redis must match.
+mod realtime {
+    use std::path::Path;
+
+    use quantdal::Dal;
+    use quantdal_tests::services::{realtime_dal, service_url, test_schema};
+
+    async fn harness(dir: &Path) -> Option<Dal> {
+        let url = service_url(super::PG)?;
+        let schema = test_schema(&url);
+        Some(
+            realtime_dal(
+                &format!("kind: postgres\nurl: \"{url}\"\nschema: {schema}"),
+                dir,
+            )
+            .await,
+        )
+    }
+
+    quantdal_tests::realtime_tests!(harness);
 }

@@ -59,7 +59,15 @@ async fn server_stop_and_start_under_a_live_dal() {
     };
     let dir = tempfile::tempdir().unwrap();
     let schema = test_schema(&url);
-    let dal = postgres_dal_in(&url, &schema, dir.path(), "", "max_attempts: 1").await;
+    // No spool: this is about the error a caller sees (tests/tests/spool.rs has the spooled outage).
+    let dal = postgres_dal_in(
+        &url,
+        &schema,
+        dir.path(),
+        "spool: { enabled: false }",
+        "max_attempts: 1",
+    )
+    .await;
     dal.provision().await.unwrap();
     let first = ticks_batch(&[Tick::new("A.SH", T0, 1.0, 1)]);
     dal.save("ticks", &first).await.unwrap();

@@ -84,6 +84,25 @@ pub enum Command {
         #[command(flatten)]
         filter: FilterArgs,
     },
+    /// Print the rows saved to a class from now on, as they arrive (from any process), until interrupted.
+    Watch {
+        class: String,
+        /// Only these symbols (repeatable).
+        #[arg(long = "symbol")]
+        symbols: Vec<String>,
+        /// Comma-separated columns to print.
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+        /// Predicate 'column op value', as for load.
+        #[arg(long = "where")]
+        predicates: Vec<String>,
+        /// Stop after this many rows.
+        #[arg(long)]
+        max_rows: Option<u64>,
+        /// Stop after this long (e.g. 30s, 5m).
+        #[arg(long = "for")]
+        duration: Option<String>,
+    },
     /// Delete rows matching the filters (`--all` to delete every row).
     Delete {
         class: String,
@@ -105,6 +124,11 @@ pub enum Command {
         #[arg(long, default_value_t = 20240102)]
         seed: u64,
     },
+    /// Batches saved while their store was unavailable: list them, replay them now, or discard a class's.
+    Spool {
+        #[command(subcommand)]
+        action: SpoolCommand,
+    },
     /// Read the monitoring store: operations, slow statements, quality results, alerts; prune old rows.
     Monitor {
         #[command(subcommand)]
@@ -125,6 +149,16 @@ pub enum Command {
         #[arg(long, default_value = "15m")]
         check_every: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpoolCommand {
+    /// Per store and class: batches, rows, bytes, the oldest, and records set aside.
+    Status,
+    /// Save every spooled batch now (the background replayer of a running process does this by itself).
+    Replay,
+    /// Delete a class's spooled batches without saving them.
+    Discard { class: String },
 }
 
 #[derive(Debug, Clone, Args, Default)]

@@ -43,12 +43,19 @@ fn file_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Io, e.to_string()).with_file(path.display().to_string())
 }
 
+/// What an import did.
 pub struct ImportSummary {
     pub rows: u64,
     pub seconds: f64,
+    /// Chunks that went to the spool (their store was unavailable) and reach it later.
+    pub spooled_chunks: u64,
+    pub spooled_rows: u64,
 }
 
-/// Reads `path` in chunks and saves each; every chunk is atomic and a re-run upserts the same rows.
+/// All or nothing: the whole file is read and validated (parsed, typed, checked against the class as a
+/// save would) before the first row is written, reading it in chunks so memory stays bounded; then it is
+/// read again and saved chunk by chunk. A bad value anywhere is an error naming file, row and column, with
+/// nothing written. A store that is unavailable mid-way takes the rest into its spool.
 pub async fn import(
     dal: &Dal,
     class: &str,
@@ -57,62 +64,96 @@ pub async fn import(
     chunk_rows: usize,
     show_progress: bool,
 ) -> Result<ImportSummary> {
-    let spec = dal.spec(class)?;
-    let kind = file_kind(path)?;
     let options = SaveOptions {
         timestamp_format: time_format.clone(),
     };
-    let file = File::open(path).map_err(|e| file_err(path, e))?;
-    // The CSV columns in file order, to name the column of a value the CSV reader cannot parse.
-    let mut csv_fields: Option<Arc<Schema>> = None;
-    let (reader, total): (
-        Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>> + Send>,
-        u64,
-    ) = match kind {
-        FileKind::Parquet => {
-            let builder =
-                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| file_err(path, e))?;
-            let total = builder.metadata().file_metadata().num_rows().max(0) as u64;
-            let reader = builder
-                .with_batch_size(chunk_rows.max(1))
-                .build()
-                .map_err(|e| file_err(path, e))?;
-            (Box::new(reader), total)
-        }
-        FileKind::Csv => {
-            let schema = csv_schema(&spec, path, time_format.is_some())?;
-            csv_fields = Some(schema.clone());
-            let reader = arrow::csv::ReaderBuilder::new(schema)
-                .with_header(true)
-                .with_batch_size(chunk_rows.max(1))
-                .build(file)
-                .map_err(|e| file_err(path, e))?;
-            (Box::new(reader), 0)
-        }
-    };
-    let bar = if show_progress {
-        let bar = if total > 0 {
-            ProgressBar::new(total)
-        } else {
-            ProgressBar::new_spinner()
-        };
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {human_pos}/{human_len} rows ({per_sec})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
     let started = Instant::now();
+    let (reader, total) = open_chunks(dal, class, path, &time_format, chunk_rows)?;
+    let bar = progress(show_progress, total, "validating");
     let mut rows = 0u64;
-    for batch in reader {
+    for chunk in reader {
+        let batch = chunk?;
+        dal.validate(class, &batch, &options)
+            .map_err(|e| import_error(e, class, path, rows, 0))?;
+        rows += batch.num_rows() as u64;
+        bar.set_position(rows);
+    }
+    bar.finish_and_clear();
+
+    let (reader, _) = open_chunks(dal, class, path, &time_format, chunk_rows)?;
+    let bar = progress(show_progress, rows, "saving");
+    let mut summary = ImportSummary {
+        rows: 0,
+        seconds: 0.0,
+        spooled_chunks: 0,
+        spooled_rows: 0,
+    };
+    for chunk in reader {
+        let batch = chunk?;
+        let report = dal
+            .save_with(class, &batch, &options)
+            .await
+            .map_err(|e| import_error(e, class, path, summary.rows, summary.rows))?;
+        if report.spooled {
+            summary.spooled_chunks += 1;
+            summary.spooled_rows += report.rows;
+        }
+        summary.rows += report.rows;
+        bar.set_position(summary.rows);
+    }
+    bar.finish_and_clear();
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+type Chunks = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+/// A file reader's batches, before their errors are given file and row context.
+type FileBatches =
+    Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>> + Send>;
+
+/// The file's rows in chunks of the class's columns; read errors name file, row and (for CSV) column.
+fn open_chunks(
+    dal: &Dal,
+    class: &str,
+    path: &Path,
+    time_format: &Option<String>,
+    chunk_rows: usize,
+) -> Result<(Chunks, u64)> {
+    let spec = dal.spec(class)?;
+    let file = File::open(path).map_err(|e| file_err(path, e))?;
+    let (reader, total, csv_fields): (FileBatches, u64, Option<Arc<Schema>>) =
+        match file_kind(path)? {
+            FileKind::Parquet => {
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| file_err(path, e))?;
+                let total = builder.metadata().file_metadata().num_rows().max(0) as u64;
+                let reader = builder
+                    .with_batch_size(chunk_rows.max(1))
+                    .build()
+                    .map_err(|e| file_err(path, e))?;
+                (Box::new(reader), total, None)
+            }
+            FileKind::Csv => {
+                // The CSV columns in file order, to name the column of a value the reader cannot parse.
+                let schema = csv_schema(&spec, path, time_format.is_some())?;
+                let reader = arrow::csv::ReaderBuilder::new(schema.clone())
+                    .with_header(true)
+                    .with_batch_size(chunk_rows.max(1))
+                    .build(file)
+                    .map_err(|e| file_err(path, e))?;
+                (Box::new(reader), 0, Some(schema))
+            }
+        };
+    let (class, path) = (class.to_string(), path.to_path_buf());
+    let mut rows = 0u64;
+    let chunks = reader.map(move |batch| {
         let batch = batch.map_err(|e| {
-            let mut err = Error::invalid_batch(format!("cannot read rows after row {rows}: {e}"))
-                .with_file(path.display().to_string())
-                .with_class(class.to_string());
+            // Read errors surface in the validating pass, before anything is written.
+            let mut err = Error::invalid_batch(format!(
+                "cannot read rows after row {rows}: {e} (nothing was saved)"
+            ))
+            .with_file(path.display().to_string())
+            .with_class(class.clone());
             if let Some(schema) = &csv_fields {
                 let (column, row) = csv_error_place(&e.to_string(), schema);
                 if let Some(column) = column {
@@ -124,35 +165,52 @@ pub async fn import(
             }
             err
         })?;
-        let report = dal.save_with(class, &batch, &options).await.map_err(|e| {
-            let note = if rows == 0 {
-                format!("{} (nothing was saved)", e.message())
-            } else {
-                format!(
-                    "{} (the {rows} rows before this chunk were saved; re-running the import is safe)",
-                    e.message()
-                )
-            };
-            let mut err = Error::new(e.kind(), note)
-                .with_class(class.to_string())
-                .with_file(path.display().to_string());
-            // Rows count from the first data row of the file, across chunks.
-            if let Some(row) = e.row() {
-                err = err.with_row(rows as usize + row);
-            }
-            if let Some(column) = e.column() {
-                err = err.with_column(column.to_string());
-            }
-            err
-        })?;
-        rows += report.rows;
-        bar.set_position(rows);
+        rows += batch.num_rows() as u64;
+        Ok(batch)
+    });
+    Ok((Box::new(chunks), total))
+}
+
+fn progress(show: bool, total: u64, what: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
     }
-    bar.finish_and_clear();
-    Ok(ImportSummary {
-        rows,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    let bar = if total > 0 {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} [{{elapsed_precise}}] {{bar:40}} {{human_pos}}/{{human_len}} rows ({{per_sec}})"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// A chunk's error in file terms: rows counted from the first data row of the file, and what was written.
+fn import_error(e: Error, class: &str, path: &Path, rows_before: u64, written: u64) -> Error {
+    let note = if written == 0 {
+        format!("{} (nothing was saved)", e.message())
+    } else {
+        format!(
+            "{} (the store refused a chunk after {written} rows were saved; the file itself is valid, so \
+             re-running the import once the cause is fixed is safe: saves are upserts)",
+            e.message()
+        )
+    };
+    let mut err = Error::new(e.kind(), note)
+        .with_class(class.to_string())
+        .with_file(path.display().to_string())
+        .set_temporary(e.is_temporary());
+    if let Some(row) = e.row() {
+        err = err.with_row(rows_before as usize + row);
+    }
+    if let Some(column) = e.column() {
+        err = err.with_column(column.to_string());
+    }
+    err
 }
 
 /// Where arrow's CSV reader failed. A value it cannot parse is named by the column's position in the file and

@@ -9,6 +9,8 @@ mod monitor_cmd;
 mod output;
 mod run;
 mod serve_cmd;
+mod spool_cmd;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -33,11 +35,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run::run(cli)) {
+    let code = match runtime.block_on(run::run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Output is written and monitoring flushed: let client libraries skip their slow exit hooks.
+    quantdal::prepare_exit();
+    code
 }

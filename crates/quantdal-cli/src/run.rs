@@ -157,6 +157,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 summary.seconds,
                 summary.rows as f64 / summary.seconds.max(1e-9)
             );
+            if summary.spooled_chunks > 0 {
+                println!(
+                    "note: the store was unavailable: {} rows ({} chunks) are in the local spool and reach it when \
+                     it answers (`quantdal spool status`)",
+                    summary.spooled_rows, summary.spooled_chunks
+                );
+            }
         }
         Command::Export {
             class,
@@ -193,6 +200,37 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             close(dal).await;
             print_batches(&batches, format)?;
         }
+        Command::Watch {
+            class,
+            symbols,
+            columns,
+            predicates,
+            max_rows,
+            duration,
+        } => {
+            let dal = open(config, true).await?;
+            let filter = crate::args::FilterArgs {
+                symbols,
+                columns,
+                predicates,
+                ..Default::default()
+            };
+            let until = duration
+                .as_deref()
+                .map(crate::watch::parse_duration)
+                .transpose()?;
+            let outcome = crate::watch::run(
+                &dal,
+                &class,
+                filters::build_load(&filter)?,
+                max_rows,
+                until,
+                format,
+            )
+            .await;
+            close(dal).await;
+            outcome?;
+        }
         Command::Delete { class, filter, all } => {
             let dal = open(config, false).await?;
             let load = filters::build_load(&filter)?;
@@ -223,6 +261,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let dal = open(config, false).await?;
             demo::run(&dal, symbols, days, seed).await?;
             close(dal).await;
+        }
+        Command::Spool { action } => {
+            let (left, failed) = crate::spool_cmd::run(config, action, format).await?;
+            if left || failed {
+                return Ok(ExitCode::from(1));
+            }
         }
         Command::Monitor { what } => monitor_cmd::run(&config, what, format).await?,
         Command::Alerts { action } => monitor_cmd::alerts(&config, action, format).await?,

@@ -12,6 +12,7 @@ use crate::options::BackendOptions;
 use crate::quality::QualityConfig;
 use crate::spec::{
     is_identifier, Category, ColumnSpec, DefaultValue, IndexSpec, KlineSource, TableSpec, TimeSpec,
+    Versions, DELETED_COLUMN, KNOWN_AT_COLUMN,
 };
 use crate::types::{parse_type, NeutralType, TimePrecision};
 
@@ -56,6 +57,24 @@ struct RawClass {
     options: BackendOptions,
     #[serde(default)]
     quality: Option<QualityConfig>,
+    #[serde(default)]
+    cache: bool,
+    #[serde(default)]
+    versions: Option<RawVersions>,
+}
+
+/// `versions: true`, or `versions: { known_at: column }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawVersions {
+    Flag(bool),
+    Options(RawVersionOptions),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVersionOptions {
+    known_at: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +194,21 @@ impl Catalog {
             return Err(Error::config("no classes declared").with_file(file));
         }
         Ok(Catalog { classes, by_name })
+    }
+
+    /// A catalog of already-validated classes (e.g. one class of a loaded catalog, for a copy that opens
+    /// only the stores it needs). Errors on a class given twice.
+    pub fn from_specs(specs: Vec<Arc<TableSpec>>) -> Result<Catalog> {
+        let mut by_name = HashMap::new();
+        for (i, spec) in specs.iter().enumerate() {
+            if by_name.insert(spec.name.clone(), i).is_some() {
+                return Err(Error::config("class is given twice").with_class(spec.name.clone()));
+            }
+        }
+        Ok(Catalog {
+            classes: specs,
+            by_name,
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<TableSpec>> {
@@ -318,6 +352,16 @@ fn build_class(raw: RawClass, default_precision: TimePrecision) -> Result<TableS
             key
         }
     };
+    let versions = match raw.versions {
+        None | Some(RawVersions::Flag(false)) => None,
+        Some(RawVersions::Flag(true)) => Some(Versions { known_at: None }),
+        Some(RawVersions::Options(o)) => Some(Versions {
+            known_at: Some(o.known_at),
+        }),
+    };
+    if let Some(v) = &versions {
+        check_versions(v, &columns, &key, &raw.tags, time.as_ref())?;
+    }
     for (i, k) in key.iter().enumerate() {
         if declared(k).is_none() {
             return Err(field_error(
@@ -337,7 +381,12 @@ fn build_class(raw: RawClass, default_precision: TimePrecision) -> Result<TableS
         let identifies = key.contains(&c.name)
             || raw.tags.contains(&c.name)
             || time.as_ref().is_some_and(|t| t.column == c.name);
-        if identifies {
+        // A revision without a knowledge time could not be placed in the class's history.
+        let knowledge = versions
+            .as_ref()
+            .and_then(|v| v.known_at.as_deref())
+            .is_some_and(|k| k == c.name);
+        if identifies || knowledge {
             c.nullable = false;
         }
     }
@@ -376,6 +425,24 @@ fn build_class(raw: RawClass, default_precision: TimePrecision) -> Result<TableS
     if let Some(td) = &raw.options.tdengine {
         check_identifier("options.tdengine.database", &td.database)?;
     }
+    if let Some(prefix) = raw
+        .options
+        .redis
+        .as_ref()
+        .and_then(|r| r.key_prefix.as_deref())
+    {
+        // Braces would move the Redis Cluster hash tag off the class name; spaces and quotes confuse tools.
+        let ok = !prefix.is_empty()
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+        if !ok {
+            return Err(field_error(
+                "options.redis.key_prefix",
+                format!("`{prefix}` may hold only letters, digits and `_ . : -`"),
+            ));
+        }
+    }
 
     if let Some(q) = &raw.quality {
         q.validate(&columns, time.is_some())
@@ -398,7 +465,63 @@ fn build_class(raw: RawClass, default_precision: TimePrecision) -> Result<TableS
         default_precision,
     );
     spec.quality = raw.quality;
+    spec.cache = raw.cache;
+    spec.versions = versions;
     Ok(spec)
+}
+
+/// A versioned class keeps revisions per key, so it needs one; the knowledge column must be a TIMESTAMP that
+/// is not part of the row's identity; the store's own revision columns must not clash with declared ones.
+fn check_versions(
+    versions: &Versions,
+    columns: &[ColumnSpec],
+    key: &[String],
+    tags: &[String],
+    time: Option<&TimeSpec>,
+) -> Result<()> {
+    if key.is_empty() {
+        return Err(field_error(
+            "versions",
+            "a versioned class needs a key (tags + time, or `key:`): revisions are kept per key",
+        ));
+    }
+    for reserved in [KNOWN_AT_COLUMN, DELETED_COLUMN] {
+        if columns.iter().any(|c| c.name == reserved) {
+            return Err(field_error(
+                "versions",
+                format!("`{reserved}` is the store's own revision column in a versioned class; rename the declared column"),
+            ));
+        }
+    }
+    if let Some(k) = &versions.known_at {
+        let Some(c) = columns.iter().find(|c| &c.name == k) else {
+            return Err(field_error(
+                "versions.known_at",
+                format!("`{k}` is not a declared column"),
+            ));
+        };
+        if c.data_type != NeutralType::Timestamp {
+            return Err(field_error(
+                "versions.known_at",
+                format!(
+                    "`{k}` is {}; the knowledge time must be a TIMESTAMP",
+                    c.data_type
+                ),
+            ));
+        }
+        let identifies =
+            key.contains(k) || tags.contains(k) || time.is_some_and(|t| &t.column == k);
+        if identifies {
+            return Err(field_error(
+                "versions.known_at",
+                format!(
+                    "`{k}` is part of the row's identity (key, tags or time); the knowledge time says when a \
+                     value of the key became known and must be another column"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn build_kline(raw: RawKline, columns: &[ColumnSpec]) -> Result<KlineSource> {

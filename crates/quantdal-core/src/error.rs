@@ -29,6 +29,11 @@ pub enum ErrorKind {
     Unsupported,
     /// Reading or writing a local file failed.
     Io,
+    /// The statement ran past its time limit and was cancelled (`sql.timeout_ms`).
+    Timeout,
+    /// Two sides that must agree do not: a copy or restore whose verification found different rows, or a
+    /// backup whose spec does not match the target's.
+    Mismatch,
 }
 
 impl ErrorKind {
@@ -45,6 +50,8 @@ impl ErrorKind {
             ErrorKind::Store => "store",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Io => "io",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Mismatch => "mismatch",
         }
     }
 }

@@ -226,6 +226,9 @@ pub struct Load {
     pub filters: Vec<Predicate>,
     pub order: Order,
     pub limit: Option<u64>,
+    /// Versioned classes only: each key as it was known at this instant (its newest revision known at or
+    /// before it; keys deleted by then are left out). `None`: as known now.
+    pub as_of: Option<Timestamp>,
 }
 
 impl Load {
@@ -277,6 +280,11 @@ impl Load {
     }
     pub fn limit(mut self, limit: u64) -> Load {
         self.limit = Some(limit);
+        self
+    }
+    /// The rows as they were known at `t` (versioned classes: `versions:` in table_config.yaml).
+    pub fn as_of(mut self, t: impl Into<Timestamp>) -> Load {
+        self.as_of = Some(t.into());
         self
     }
 
@@ -395,12 +403,25 @@ impl Load {
         if self.limit == Some(0) {
             return Err(with_class(Error::invalid_query("limit must be at least 1")));
         }
+        let as_of = match self.as_of {
+            None => None,
+            Some(_) if spec.versions.is_none() => {
+                return Err(with_class(Error::invalid_query(
+                    "as_of needs a versioned class (`versions: true` in table_config.yaml); this one keeps \
+                     only the newest value of each key",
+                )))
+            }
+            // Revisions are stamped in ticks of the class precision: "known at or before t" is every stamp
+            // up to the floor of t.
+            Some(t) => Some(t.nanos().div_euclid(spec.precision().nanos_per_tick())),
+        };
         Ok(Query {
             columns,
             time,
             conditions,
             order: self.order,
             limit: self.limit,
+            as_of,
         })
     }
 }
@@ -563,6 +584,9 @@ pub struct Query {
     pub conditions: Vec<Condition>,
     pub order: Order,
     pub limit: Option<u64>,
+    /// Versioned classes: the newest revision of each key stamped at or before this (ticks of the class
+    /// precision) is the one read; `None`: the newest revision.
+    pub as_of: Option<i64>,
 }
 
 #[cfg(test)]

@@ -72,12 +72,20 @@ pub struct PostgresOptions {
     pub schema: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisOptions {
     /// Seconds a series' latest row lives after its last write.
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
+    /// Prefix of every key of the class (default `qd`); the class name follows in braces, so each class is
+    /// one Redis Cluster hash slot and two classes never share a key.
     #[serde(default)]
     pub key_prefix: Option<String>,
+    /// Rows of recent history kept per series (a capped stream); 0 keeps only the latest row.
+    #[serde(default)]
+    pub history: Option<u32>,
+    /// Seconds of saves the class's live feed keeps for subscribers that fall behind; 0 turns the feed off.
+    #[serde(default)]
+    pub feed_seconds: Option<u32>,
 }

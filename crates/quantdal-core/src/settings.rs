@@ -50,6 +50,92 @@ struct RawSettings {
     monitoring: RawMonitoring,
     #[serde(default)]
     retry: RetrySettings,
+    #[serde(default)]
+    cache: Option<CacheSettings>,
+    #[serde(default)]
+    sql: SqlSettings,
+    #[serde(default)]
+    lake: BTreeMap<String, RawLake>,
+}
+
+/// `sql:` — the guardrails of `quantdal sql` and the dashboard's data explorer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSettings {
+    /// Rows a statement returns at most; the rest is cut off and the result says so.
+    #[serde(default = "default_sql_rows")]
+    pub max_rows: u64,
+    /// Longest a statement may run before the store cancels it.
+    #[serde(default = "default_sql_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Default for SqlSettings {
+    fn default() -> Self {
+        SqlSettings {
+            max_rows: default_sql_rows(),
+            timeout_ms: default_sql_timeout_ms(),
+        }
+    }
+}
+
+fn default_sql_rows() -> u64 {
+    10_000
+}
+
+fn default_sql_timeout_ms() -> u64 {
+    30_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLake {
+    path: String,
+    #[serde(default)]
+    hive: Option<bool>,
+}
+
+/// `lake:` — a Parquet file, a glob of files or a folder, queryable by name through `quantdal sql` (DuckDB)
+/// without importing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LakeView {
+    pub name: String,
+    /// As written, resolved against the config file's folder (a glob keeps its pattern).
+    pub path: PathBuf,
+    /// Folders: read `key=value` path segments as columns (hive partitioning). Default true for folders.
+    pub hive: bool,
+}
+
+/// `cache:` — the latest-row cache: a store that keeps the newest row per series of the classes it names
+/// (and of every class declaring `cache: true`), written through after each save to the primary store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    /// A store of a kind that can cache (redis).
+    pub store: String,
+    /// Class-level store names (`tdengine`, `postgres`…) whose classes are all cached.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// Classes cached besides those.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// Seconds a cached row lives after its last write, unless the class sets `options.redis.ttl_seconds`.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+    /// Longest a write-through or read waits for the cache before the data path goes on without it.
+    #[serde(default = "default_cache_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Prefix of the cache's keys (`<prefix>:{<class>}:…`), so several deployments can share one Redis.
+    #[serde(default = "default_cache_prefix")]
+    pub key_prefix: String,
+}
+
+fn default_cache_prefix() -> String {
+    "qdc".into()
+}
+
+fn default_cache_timeout_ms() -> u64 {
+    250
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,7 +168,36 @@ struct RawStore {
     statement_timeout_ms: Option<u64>,
     #[serde(default)]
     idle_timeout_ms: Option<u64>,
+    #[serde(default)]
+    cluster: Option<bool>,
+    #[serde(default)]
+    tls_ca_file: Option<String>,
+    #[serde(default)]
+    spool: Option<RawSpool>,
 }
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpool {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    dir: Option<String>,
+    #[serde(default)]
+    max_bytes: Option<u64>,
+}
+
+/// Where saves go while a server store is unavailable (docs/spool.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolSettings {
+    /// The store's own folder of records.
+    pub dir: PathBuf,
+    /// Bytes the spool may hold; a save that would pass it fails.
+    pub max_bytes: u64,
+}
+
+/// Spool limit when the store sets none: 1 GiB.
+pub const DEFAULT_SPOOL_BYTES: u64 = 1 << 30;
 
 /// A concrete store: its kind and connection settings, with environment variables expanded.
 #[derive(Clone, PartialEq)]
@@ -104,6 +219,38 @@ pub struct StoreSettings {
     pub connect_timeout_ms: Option<u64>,
     pub statement_timeout_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
+    /// Redis Cluster: `url` lists seed nodes separated by commas.
+    pub cluster: bool,
+    /// Redis over TLS (`rediss://`): the CA certificate (PEM) to verify the server with, instead of the
+    /// web PKI roots; relative paths resolve against the config file's folder.
+    pub tls_ca_file: Option<PathBuf>,
+    /// The durable spool of saves made while the store is unavailable; on by default for server stores.
+    pub spool: Option<SpoolSettings>,
+}
+
+impl StoreSettings {
+    /// A store with nothing but its name and kind set (tests and tools fill in the rest).
+    pub fn new(name: impl Into<String>, kind: StoreKind) -> StoreSettings {
+        StoreSettings {
+            name: name.into(),
+            kind,
+            path: None,
+            read_only: false,
+            threads: None,
+            memory_limit: None,
+            pool_size: None,
+            url: None,
+            read_url: None,
+            timescale: None,
+            schema: None,
+            connect_timeout_ms: None,
+            statement_timeout_ms: None,
+            idle_timeout_ms: None,
+            cluster: false,
+            tls_ca_file: None,
+            spool: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for StoreSettings {
@@ -397,6 +544,10 @@ pub struct Settings {
     pub routes: BTreeMap<String, String>,
     pub monitoring: MonitoringSettings,
     pub retry: RetrySettings,
+    pub cache: Option<CacheSettings>,
+    pub sql: SqlSettings,
+    /// Parquet lake views by name.
+    pub lake: BTreeMap<String, LakeView>,
 }
 
 impl Settings {
@@ -466,6 +617,9 @@ impl Settings {
                 connect_timeout_ms: s.connect_timeout_ms,
                 statement_timeout_ms: s.statement_timeout_ms,
                 idle_timeout_ms: s.idle_timeout_ms,
+                cluster: s.cluster.unwrap_or(false),
+                tls_ca_file: expand(&f("tls_ca_file"), &s.tls_ca_file)?.map(|p| base.join(p)),
+                spool: None,
             };
             check_store_fields(&settings, s).map_err(|m| fail(&format!("stores.{name}"), m))?;
             stores.insert(name.clone(), settings);
@@ -492,7 +646,62 @@ impl Settings {
             routes.entry(name.clone()).or_insert_with(|| name.clone());
         }
         let tables = interpolate(&raw.tables, env).map_err(|m| fail("tables", m))?;
+        let cache = resolve_cache(raw.cache.clone(), &stores, &fail)?;
+        if raw.sql.max_rows == 0 || raw.sql.timeout_ms == 0 {
+            return Err(fail(
+                "sql",
+                "max_rows and timeout_ms must be at least 1".into(),
+            ));
+        }
+        let mut lake = BTreeMap::new();
+        for (name, view) in &raw.lake {
+            if !is_identifier(name) {
+                return Err(fail(
+                    &format!("lake.{name}"),
+                    "lake view names must be lower-case identifiers".into(),
+                ));
+            }
+            let path =
+                interpolate(&view.path, env).map_err(|m| fail(&format!("lake.{name}.path"), m))?;
+            lake.insert(
+                name.clone(),
+                LakeView {
+                    name: name.clone(),
+                    path: base.join(path),
+                    hive: view.hive.unwrap_or(true),
+                },
+            );
+        }
         let monitoring = resolve_monitoring(&raw.monitoring, &stores, base, &expand, &fail)?;
+        // Spools default to `spool/<store>` beside the monitoring DB (the data folder).
+        let data_dir = monitoring
+            .spill_base
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| base.to_path_buf());
+        for (name, store) in stores.iter_mut() {
+            let raw_spool = raw
+                .stores
+                .get(name)
+                .and_then(|s| s.spool.clone())
+                .unwrap_or_default();
+            let enabled = raw_spool.enabled.unwrap_or(store.kind != StoreKind::Duckdb);
+            if !enabled {
+                continue;
+            }
+            let dir = match expand(&format!("stores.{name}.spool.dir"), &raw_spool.dir)? {
+                Some(d) => base.join(d),
+                None => data_dir.join("spool").join(name),
+            };
+            let max_bytes = raw_spool.max_bytes.unwrap_or(DEFAULT_SPOOL_BYTES);
+            if max_bytes == 0 {
+                return Err(fail(
+                    &format!("stores.{name}.spool.max_bytes"),
+                    "must be at least 1".into(),
+                ));
+            }
+            store.spool = Some(SpoolSettings { dir, max_bytes });
+        }
         Ok(Settings {
             file: None,
             application: raw.application.unwrap_or_else(|| "quantdal".into()),
@@ -501,6 +710,9 @@ impl Settings {
             routes,
             monitoring,
             retry: raw.retry,
+            cache,
+            sql: raw.sql,
+            lake,
         })
     }
 
@@ -512,20 +724,8 @@ impl Settings {
                 .join(MONITORING_FILE),
         );
         let store = StoreSettings {
-            name: "embedded".into(),
-            kind: StoreKind::Duckdb,
             path: Some(path),
-            read_only: false,
-            threads: None,
-            memory_limit: None,
-            pool_size: None,
-            url: None,
-            read_url: None,
-            timescale: None,
-            schema: None,
-            connect_timeout_ms: None,
-            statement_timeout_ms: None,
-            idle_timeout_ms: None,
+            ..StoreSettings::new("embedded", StoreKind::Duckdb)
         };
         let routes = ["embedded", "tdengine", "postgres", "redis", "duckdb"]
             .into_iter()
@@ -539,6 +739,9 @@ impl Settings {
             routes,
             monitoring,
             retry: RetrySettings::default(),
+            cache: None,
+            sql: SqlSettings::default(),
+            lake: BTreeMap::new(),
         }
     }
 
@@ -549,12 +752,45 @@ impl Settings {
             .and_then(|s| self.stores.get(s))
     }
 
+    /// The store a class lives in: a route named after the class itself (`routes: { daily_kline:
+    /// embedded }`, what `quantdal copy --switch` writes) comes before the route of its class-level store.
+    pub fn route_for(&self, class: &str, class_store: &str) -> Option<&StoreSettings> {
+        match self.routes.get(class) {
+            Some(s) => self.stores.get(s),
+            None => self.resolve(class_store),
+        }
+    }
+
     pub fn source_name(&self) -> String {
         self.file
             .as_ref()
             .map(|f| f.display().to_string())
             .unwrap_or_else(|| "<built-in>".into())
     }
+}
+
+fn resolve_cache(
+    raw: Option<CacheSettings>,
+    stores: &BTreeMap<String, StoreSettings>,
+    fail: &dyn Fn(&str, String) -> Error,
+) -> Result<Option<CacheSettings>> {
+    let Some(cache) = raw else {
+        return Ok(None);
+    };
+    if !stores.contains_key(&cache.store) {
+        return Err(fail(
+            "cache.store",
+            format!(
+                "`{}` is not a store defined under `stores` ({})",
+                cache.store,
+                stores.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    if cache.timeout_ms == 0 {
+        return Err(fail("cache.timeout_ms", "must be at least 1".into()));
+    }
+    Ok(Some(cache))
 }
 
 /// Each kind accepts only its own connection fields, so a typo'd or misplaced field is an error, not ignored.
@@ -578,8 +814,18 @@ fn check_store_fields(s: &StoreSettings, raw: &RawStore) -> Result<(), String> {
     mark("connect_timeout_ms", raw.connect_timeout_ms.is_some());
     mark("statement_timeout_ms", raw.statement_timeout_ms.is_some());
     mark("idle_timeout_ms", raw.idle_timeout_ms.is_some());
+    mark("cluster", raw.cluster.is_some());
+    mark("tls_ca_file", raw.tls_ca_file.is_some());
+    mark("spool", raw.spool.is_some());
     let allowed: &[&str] = match s.kind {
-        StoreKind::Duckdb => &["path", "read_only", "threads", "memory_limit", "pool_size"],
+        StoreKind::Duckdb => &[
+            "path",
+            "read_only",
+            "threads",
+            "memory_limit",
+            "pool_size",
+            "spool",
+        ],
         StoreKind::Postgres => &[
             "url",
             "read_url",
@@ -589,9 +835,18 @@ fn check_store_fields(s: &StoreSettings, raw: &RawStore) -> Result<(), String> {
             "connect_timeout_ms",
             "statement_timeout_ms",
             "idle_timeout_ms",
+            "spool",
         ],
-        StoreKind::Tdengine => &["dsn", "pool_size", "connect_timeout_ms"],
-        StoreKind::Redis => &["url", "pool_size", "connect_timeout_ms"],
+        StoreKind::Tdengine => &["dsn", "pool_size", "connect_timeout_ms", "spool"],
+        StoreKind::Redis => &[
+            "url",
+            "cluster",
+            "tls_ca_file",
+            "pool_size",
+            "connect_timeout_ms",
+            "statement_timeout_ms",
+            "spool",
+        ],
     };
     if let Some(bad) = present.iter().find(|p| !allowed.contains(p)) {
         return Err(format!(

@@ -118,6 +118,19 @@ impl KlineSource {
     }
 }
 
+/// `versions:` — the class keeps every revision of each key, with the time it became known, so loads can
+/// ask for the data as it was known at an instant (`Load::as_of`). See docs/versions.md.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versions {
+    /// The column holding each row's knowledge time; `None`: the save's commit time (UTC).
+    pub known_at: Option<String>,
+}
+
+/// The column of a versioned table holding each revision's knowledge time (also its name in `history`).
+pub const KNOWN_AT_COLUMN: &str = "_known_at";
+/// The column of a versioned table marking a revision as a deletion (a tombstone).
+pub const DELETED_COLUMN: &str = "_deleted";
+
 #[derive(Debug, Clone)]
 pub struct TableSpec {
     pub name: String,
@@ -135,6 +148,11 @@ pub struct TableSpec {
     pub options: BackendOptions,
     /// The class's `quality:` section: inline checks on saves and on-demand checks (`quantdal check`).
     pub quality: Option<QualityConfig>,
+    /// `cache: true`: the newest row per series is written through to the latest-row cache when
+    /// `quantdal.yaml` names one (`cache.store`), and `latest` reads it first.
+    pub cache: bool,
+    /// `versions:`: every revision of a key is kept, with its knowledge time.
+    pub versions: Option<Versions>,
     /// Precision of every TIMESTAMP column: the time column's, else the catalog default.
     precision: TimePrecision,
     schema: SchemaRef,
@@ -185,6 +203,8 @@ impl TableSpec {
             kline,
             options,
             quality: None,
+            cache: false,
+            versions: None,
             precision,
             schema: Arc::new(Schema::new(fields)),
             positions,

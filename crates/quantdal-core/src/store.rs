@@ -8,6 +8,9 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+use crate::admin::{SeriesSummary, SqlRequest, StorageReport};
+use crate::backend::{Capabilities, Gauge};
+use crate::bars::InfoBar;
 use crate::error::Result;
 use crate::kline::Interval;
 use crate::load::Query;
@@ -25,6 +28,8 @@ pub struct StoreInfo {
     pub kind: StoreKind,
     /// Where it lives, for humans: a file path or a URL with the password hidden.
     pub location: String,
+    /// What it can do (its backend's declaration).
+    pub capabilities: Capabilities,
 }
 
 /// What `provision` found for one class.
@@ -148,6 +153,34 @@ pub trait Store: Send + Sync + fmt::Debug {
         query: Query,
     ) -> Result<Vec<RecordBatch>>;
 
+    /// Information-driven bars (`ticks:N`, `volume:V`, `dollar:D`; the rule is in [`crate::bars`]). The
+    /// default computes them in Rust over [`Store::load`]; SQL stores compute them in the store.
+    async fn bars(
+        &self,
+        spec: &Arc<TableSpec>,
+        bar: InfoBar,
+        query: Query,
+    ) -> Result<Vec<RecordBatch>> {
+        crate::bars::check_bars(spec, bar)?;
+        let (source, order, limit) = crate::bars::source_query(spec, query)?;
+        let stream = self.load(spec, source).await?;
+        crate::bars::compute(spec, bar, stream, order, limit).await
+    }
+
+    /// Every revision of the keys matching `query` with its knowledge time and tombstone flag (versioned
+    /// classes; the schema is [`crate::versions::history_schema`]).
+    async fn history(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        let _ = (spec, query);
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            format!(
+                "store `{}` ({}) keeps no revisions",
+                self.info().name,
+                self.info().kind
+            ),
+        ))
+    }
+
     /// Deletes rows matching `query`; returns how many.
     async fn delete(&self, spec: &Arc<TableSpec>, query: Query) -> Result<u64>;
 
@@ -163,5 +196,70 @@ pub trait Store: Send + Sync + fmt::Debug {
         _query: Option<&Query>,
     ) -> Option<StatementText> {
         None
+    }
+
+    /// The rows saved from now on whose series match `query`'s tag conditions (across processes), for
+    /// stores that carry a live feed.
+    async fn subscribe(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        let _ = (spec, query);
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            format!(
+                "store `{}` ({}) has no live feed; route the class to Redis or give it a latest-row cache \
+                 (`cache:` in quantdal.yaml)",
+                self.info().name,
+                self.info().kind
+            ),
+        ))
+    }
+
+    /// Live gauges for `/metrics` (pool connections, spool depth…); layers add their own to the inner's.
+    fn gauges(&self) -> Vec<Gauge> {
+        Vec::new()
+    }
+
+    /// Runs one statement the facade's SQL guard checked and rewrote (`quantdal sql`): on a read-only
+    /// connection or transaction, cancelled at `request.timeout`. The only way caller SQL reaches a store.
+    async fn sql(&self, request: &SqlRequest) -> Result<BatchStream> {
+        let _ = request;
+        Err(crate::admin::unsupported(
+            &self.info().name,
+            "read-only SQL",
+        ))
+    }
+
+    /// Rows and first / last time per series of the rows matching `query` (and rows per UTC day with
+    /// `by_day`), for `quantdal overview` and the dashboard's coverage view. The default reads the series and
+    /// time columns through `load`; SQL stores answer with one GROUP BY.
+    async fn summarize(
+        &self,
+        spec: &Arc<TableSpec>,
+        query: Query,
+        by_day: bool,
+    ) -> Result<Vec<SeriesSummary>> {
+        let stream = self
+            .load(spec, crate::admin::summary_query(spec, query))
+            .await?;
+        crate::admin::summarize_stream(spec, stream, by_day).await
+    }
+
+    /// Bytes on disk per class table, tables no class declares, and the embedded file's free space.
+    async fn storage(&self, specs: &[Arc<TableSpec>]) -> Result<StorageReport> {
+        let _ = specs;
+        Err(crate::admin::unsupported(
+            &self.info().name,
+            "storage figures",
+        ))
+    }
+
+    /// Reclaims space and refreshes statistics in place (PostgreSQL `VACUUM (ANALYZE)`, TDengine `COMPACT
+    /// DATABASE`); returns what it ran. The embedded file is compacted by copying it instead
+    /// (`quantdal db compact`), which needs the file closed.
+    async fn compact(&self, specs: &[Arc<TableSpec>]) -> Result<Vec<String>> {
+        let _ = specs;
+        Err(crate::admin::unsupported(
+            &self.info().name,
+            "in-place compaction",
+        ))
     }
 }

@@ -642,7 +642,7 @@ fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
 }
 
-const CLASSES: [&str; 21] = [
+const CLASSES: [&str; 22] = [
     "tick_data",
     "minute_kline",
     "depth_data",
@@ -664,6 +664,7 @@ const CLASSES: [&str; 21] = [
     "strategy_params",
     "system_config",
     "realtime_quotes",
+    "realtime_positions",
 ];
 
 fn shipped_catalog() -> Catalog {

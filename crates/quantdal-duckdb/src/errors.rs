@@ -9,10 +9,30 @@ pub fn from_duckdb(err: DuckError) -> Error {
         ErrorKind::Locked
     } else if text.contains("Transaction conflict") || text.contains("write-write conflict") {
         ErrorKind::Conflict
+    } else if text.contains("Catalog Error: Table with name") && text.contains("does not exist") {
+        // Dropped behind our back after it was checked: say what to do, not only DuckDB's words.
+        return Error::new(
+            ErrorKind::Config,
+            format!("{text} (run `quantdal provision` to create the class's table)"),
+        )
+        .with_source(err);
     } else {
         ErrorKind::Store
     };
     Error::new(kind, text).with_source(err)
+}
+
+/// A class whose table the file does not have (a read-only open cannot create it).
+pub fn not_provisioned(store: &str, spec: &quantdal_core::TableSpec) -> Error {
+    Error::new(
+        ErrorKind::Config,
+        format!(
+            "table `{}` does not exist in store `{store}` yet: run `quantdal provision` (or save to the class \
+             from a process that opens the file read-write, which creates it)",
+            spec.table
+        ),
+    )
+    .with_class(spec.name.clone())
 }
 
 /// The locked-file error, saying what another process can and cannot do.

@@ -5,19 +5,23 @@
 //! table, so concurrent saves never hit DuckDB's optimistic write-write conflicts; writes to different
 //! tables proceed in parallel.
 
+mod admin;
+mod backend;
 mod ddl;
 mod errors;
+pub mod lake;
 mod pool;
 mod sql;
+mod write;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema};
 use async_trait::async_trait;
-use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
+use duckdb::vtab::arrow::ArrowVTab;
 use duckdb::{AccessMode, Config, Connection};
 use futures::StreamExt;
 use quantdal_core::output::{conform_batch, projected_schema};
@@ -25,8 +29,9 @@ use quantdal_core::{
     kline_schema, BatchStream, Error, ErrorKind, Interval, Migration, Operation, ProvisionStatus,
     Query, Result, StatementText, Store, StoreInfo, StoreKind, TableSpec,
 };
-use tokio::sync::Mutex as AsyncMutex;
 
+pub use admin::{backups, compact_file, human_bytes, CompactOptions};
+pub use backend::{DuckDbBackend, CAPABILITIES};
 pub use ddl::{column_type, create_statements};
 pub use sql::{Statement, BAR_ORIGIN};
 
@@ -64,7 +69,10 @@ pub struct DuckDbStore {
     read_only: bool,
     /// Slices a save's batch is scanned in (DuckDB's thread count).
     insert_parallelism: usize,
-    write_locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    /// Per table: its write lock, what is known about it, and its group-commit queue (write.rs).
+    lanes: Mutex<HashMap<String, Arc<write::Lane>>>,
+    /// Tables known to exist in the file, checked once per table per process (see `ensure_table`).
+    present: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for DuckDbStore {
@@ -77,11 +85,12 @@ impl std::fmt::Debug for DuckDbStore {
 
 pub(crate) fn register_functions(conn: &Connection) -> Result<()> {
     match conn.register_table_function::<ArrowVTab>(ARROW_SCAN) {
-        Ok(()) => Ok(()),
+        Ok(()) => {}
         // Table functions live in the database catalog: the first connection's registration is shared.
-        Err(e) if e.to_string().contains("already exists") => Ok(()),
-        Err(e) => Err(from_duckdb(e)),
+        Err(e) if e.to_string().contains("already exists") => {}
+        Err(e) => return Err(from_duckdb(e)),
     }
+    lake::register(conn)
 }
 
 impl DuckDbStore {
@@ -99,11 +108,8 @@ impl DuckDbStore {
                 AccessMode::ReadWrite
             })
             .map_err(from_duckdb)?;
-        // Rows are always read back with an explicit ORDER BY, so physical order carries no meaning and
-        // DuckDB may run insert pipelines in parallel.
-        config = config
-            .with("preserve_insertion_order", "false")
-            .map_err(from_duckdb)?;
+        // `preserve_insertion_order` stays on (its default): saves turn it off for their insert only
+        // (write.rs, `unordered`), because with it off ORDER BY results of several chunks can interleave.
         if let Some(t) = options.threads {
             config = config.threads(i64::from(t)).map_err(from_duckdb)?;
         }
@@ -136,6 +142,7 @@ impl DuckDbStore {
                 name: name.to_string(),
                 kind: StoreKind::Duckdb,
                 location,
+                capabilities: CAPABILITIES,
             },
             pool: Arc::new(Pool::new(conn, options.pool_size.max(1))),
             read_only: options.read_only,
@@ -144,16 +151,52 @@ impl DuckDbStore {
                     .map(usize::from)
                     .unwrap_or(1)
             }),
-            write_locks: Mutex::new(HashMap::new()),
+            lanes: Mutex::new(HashMap::new()),
+            present: Mutex::new(HashSet::new()),
         })
     }
 
-    fn write_lock(&self, table: &str) -> Result<Arc<AsyncMutex<()>>> {
-        let mut locks = self
-            .write_locks
+    fn lane(&self, table: &str) -> Result<Arc<write::Lane>> {
+        let mut lanes = self
+            .lanes
             .lock()
-            .map_err(|_| Error::store("write lock table poisoned"))?;
-        Ok(locks.entry(table.to_string()).or_default().clone())
+            .map_err(|_| Error::store("write lane table poisoned"))?;
+        Ok(lanes.entry(table.to_string()).or_default().clone())
+    }
+
+    fn writer(&self) -> write::Writer {
+        write::Writer {
+            pool: self.pool.clone(),
+            parallelism: self.insert_parallelism,
+        }
+    }
+
+    /// Makes sure the class's table exists: the embedded store creates what it needs on first use (a
+    /// writable file provisions the class); a read-only one says to run `quantdal provision`.
+    async fn ensure_table(&self, spec: &Arc<TableSpec>) -> Result<()> {
+        let known = |s: &Self| {
+            s.present
+                .lock()
+                .map(|p| p.contains(&spec.table))
+                .unwrap_or(false)
+        };
+        if known(self) {
+            return Ok(());
+        }
+        let table = spec.table.clone();
+        let exists = self
+            .blocking(move |conn| Ok(!live_columns(conn, &table)?.is_empty()))
+            .await?;
+        if !exists {
+            if self.read_only {
+                return Err(errors::not_provisioned(&self.info.name, spec));
+            }
+            self.provision(spec).await?;
+        }
+        if let Ok(mut p) = self.present.lock() {
+            p.insert(spec.table.clone());
+        }
+        Ok(())
     }
 
     fn check_writable(&self, spec: &TableSpec) -> Result<()> {
@@ -401,40 +444,15 @@ impl Store for DuckDbStore {
         if batch.num_rows() == 0 {
             return Ok(0);
         }
-        // Held until the statement ends: no other save of this process can fill the table in between, and no
-        // other process can open the file, so "empty" below stays true while the INSERT runs.
-        let lock = self.write_lock(&spec.table)?;
-        let _guard = lock.lock().await;
-        let scan_batch = strip_timezones(&batch)?;
-        // The Arrow table function scans on one thread; one slice per DuckDB thread joined by UNION ALL
-        // lets the insert pipelines run in parallel.
-        let slices = split_rows(&scan_batch, self.insert_parallelism);
-        let scan = vec![format!("{ARROW_SCAN}(?)"); slices.len()];
-        let upsert = sql::upsert(spec, &scan);
-        let insert = sql::insert(spec, &scan);
-        let count = format!("SELECT count(*) FROM {}", ddl::quote(&spec.table));
-        let rows = batch.num_rows() as u64;
-        self.blocking(move |conn| {
-            // An empty table cannot conflict: a plain INSERT skips the upsert's per-row conflict probe.
-            // (Batches never hold a key twice: validation rejects that before any store is called.)
-            let existing: i64 = conn
-                .query_row(&count, [], |r| r.get(0))
-                .map_err(from_duckdb)?;
-            let sql = if existing == 0 { &insert } else { &upsert };
-            let registrations: Vec<ArrowBatchRegistration> = slices
-                .into_iter()
-                .map(ArrowBatchRegistration::new)
-                .collect();
-            // One statement: DuckDB runs it atomically, so a failure leaves the table untouched.
-            conn.execute(sql, duckdb::params_from_iter(registrations.iter()))
-                .map_err(from_duckdb)?;
-            Ok(rows)
-        })
-        .await
-        .map_err(with_context(spec, "save"))
+        self.ensure_table(spec).await?;
+        let lane = self.lane(&spec.table)?;
+        write::save(&self.writer(), &lane, spec, batch)
+            .await
+            .map_err(with_context(spec, "save"))
     }
 
     async fn load(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        self.ensure_table(spec).await?;
         let statement = sql::select(spec, &query);
         let schema = projected_schema(spec, &query.columns);
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(8);
@@ -472,6 +490,7 @@ impl Store for DuckDbStore {
     }
 
     async fn latest(&self, spec: &Arc<TableSpec>, query: Query) -> Result<Vec<RecordBatch>> {
+        self.ensure_table(spec).await?;
         let statement = sql::latest(spec, &query).ok_or_else(|| {
             Error::invalid_query("the class has no time column, so it has no latest row per series")
                 .with_class(spec.name.clone())
@@ -488,6 +507,7 @@ impl Store for DuckDbStore {
         interval: Interval,
         query: Query,
     ) -> Result<Vec<RecordBatch>> {
+        self.ensure_table(spec).await?;
         let schema = kline_schema(spec)?;
         let statement = sql::kline(spec, interval, &query).ok_or_else(|| {
             Error::invalid_query("the class declares no kline source").with_class(spec.name.clone())
@@ -499,8 +519,21 @@ impl Store for DuckDbStore {
 
     async fn delete(&self, spec: &Arc<TableSpec>, query: Query) -> Result<u64> {
         self.check_writable(spec)?;
-        let lock = self.write_lock(&spec.table)?;
-        let _guard = lock.lock().await;
+        self.ensure_table(spec).await?;
+        let lane = self.lane(&spec.table)?;
+        let mut state = lane.state.lock().await;
+        if query.time.is_none() && query.conditions.is_empty() {
+            let owned = spec.clone();
+            let (n, fresh) = self
+                .blocking(move |conn| write::truncate(conn, &owned))
+                .await
+                .map_err(with_context(spec, "truncate"))?;
+            match fresh {
+                Some(layout) => state.reset_empty(layout),
+                None => state.forget(),
+            }
+            return Ok(n);
+        }
         let statement = sql::delete(spec, &query);
         self.blocking(move |conn| {
             let n = conn
@@ -548,7 +581,25 @@ impl Store for DuckDbStore {
         })
     }
 
+    async fn sql(&self, request: &quantdal_core::SqlRequest) -> Result<BatchStream> {
+        admin::run_sql(self, request).await
+    }
+
+    async fn summarize(
+        &self,
+        spec: &Arc<TableSpec>,
+        query: Query,
+        by_day: bool,
+    ) -> Result<Vec<quantdal_core::SeriesSummary>> {
+        admin::summarize(self, spec, query, by_day).await
+    }
+
+    async fn storage(&self, specs: &[Arc<TableSpec>]) -> Result<quantdal_core::StorageReport> {
+        admin::storage(self, specs).await
+    }
+
     async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64> {
+        self.ensure_table(spec).await?;
         let sql = format!("SELECT count(*) FROM {}", ddl::quote(&spec.table));
         self.blocking(move |conn| {
             let n: i64 = conn

@@ -26,7 +26,7 @@ fn timestamp_text(ticks: i64, precision: TimePrecision) -> String {
         .to_string()
 }
 
-fn placeholder(
+pub(crate) fn placeholder(
     spec: &TableSpec,
     column: usize,
     value: &Scalar,
@@ -264,6 +264,54 @@ pub fn insert(spec: &TableSpec, scans: &[String]) -> String {
         quote(&spec.table),
         selects.join(" UNION ALL ")
     )
+}
+
+/// `column BETWEEN low AND high`: a range the rows a merge replaces must fall in, so DuckDB's zone maps skip
+/// the row groups outside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound {
+    pub column: usize,
+    pub low: Scalar,
+    pub high: Scalar,
+}
+
+/// The first half of a series-layout save: `DELETE FROM t USING (SELECT key FROM <scan> [UNION ALL …]) AS
+/// b WHERE t.k = b.k … [AND t.c BETWEEN ? AND ?]…` removes the rows whose keys the batch holds. `params`
+/// are the bounds' values, bound after the scans' pointers (the scans come first in the text).
+pub fn delete_keys(spec: &TableSpec, scans: &[String], bounds: &[Bound]) -> Statement {
+    let table = quote(&spec.table);
+    let key = spec
+        .key
+        .iter()
+        .map(|k| quote(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let selects: Vec<String> = scans
+        .iter()
+        .map(|scan| format!("SELECT {key} FROM {scan}"))
+        .collect();
+    let mut conditions: Vec<String> = spec
+        .key
+        .iter()
+        .map(|k| format!("{table}.{0} = \"__batch\".{0}", quote(k)))
+        .collect();
+    let mut params = Vec::new();
+    for b in bounds {
+        let low = placeholder(spec, b.column, &b.low, &mut params);
+        let high = placeholder(spec, b.column, &b.high, &mut params);
+        conditions.push(format!(
+            "{table}.{} BETWEEN {low} AND {high}",
+            quote(&spec.columns[b.column].name)
+        ));
+    }
+    Statement {
+        sql: format!(
+            "DELETE FROM {table} USING ({}) AS \"__batch\" WHERE {}",
+            selects.join(" UNION ALL "),
+            conditions.join(" AND ")
+        ),
+        params,
+    }
 }
 
 /// `INSERT … SELECT … FROM <arrow scan>` upserting on the class key (last write wins).

@@ -1,6 +1,10 @@
 //! The monitoring store as the CLI and dashboard see it: writes through a [`Sink`], and the queries behind
 //! every panel, identical on SQLite and PostgreSQL (integer-microsecond times, `$n` parameters).
 
+mod audit;
+
+pub use audit::LastWrite;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -20,6 +20,8 @@ pub struct AlertEvent {
     pub last_seen_us: i64,
     pub occurrences: i64,
     pub message: String,
+    /// The condition ended (a spool drained): the alert is resolved rather than raised.
+    pub resolved: bool,
 }
 
 /// An increment of one Prometheus series; `labels` is the rendered label set (`a="x",b="y"`).
@@ -65,6 +67,7 @@ pub fn derive(records: &[&Record]) -> (Vec<AlertEvent>, Vec<MetricDelta>) {
             if e.last_seen_us >= a.last_seen_us {
                 a.last_seen_us = e.last_seen_us;
                 a.message = e.message;
+                a.resolved = e.resolved;
             }
             a.level = a.level.max(e.level);
         }
@@ -127,6 +130,37 @@ pub fn derive(records: &[&Record]) -> (Vec<AlertEvent>, Vec<MetricDelta>) {
                     &hist,
                     1.0,
                 ));
+                // A spool holding batches is an open alert until it drains.
+                let spool_key = || format!("spool:{}:{}", r.store, r.class);
+                match (r.operation.as_str(), r.status) {
+                    ("spool_write", OpStatus::Ok) => raise(AlertEvent {
+                        dedup_key: spool_key(),
+                        level: AlertLevel::Warning,
+                        class: Some(r.class.clone()),
+                        store: Some(r.store.clone()),
+                        first_seen_us: r.start_us,
+                        last_seen_us: r.start_us,
+                        occurrences: 1,
+                        message: format!(
+                            "batches of {} are waiting in {}: the store was unavailable; they are replayed when \
+                             it answers",
+                            r.class, r.store
+                        ),
+                        resolved: false,
+                    }),
+                    ("spool_drained", _) => raise(AlertEvent {
+                        dedup_key: spool_key(),
+                        level: AlertLevel::Warning,
+                        class: Some(r.class.clone()),
+                        store: Some(r.store.clone()),
+                        first_seen_us: r.start_us,
+                        last_seen_us: r.start_us,
+                        occurrences: 0,
+                        message: format!("the spooled batches of {} reached the store", r.class),
+                        resolved: true,
+                    }),
+                    _ => {}
+                }
                 if r.status == OpStatus::Failed {
                     let kind = r.error_kind.as_deref().unwrap_or("unknown");
                     metrics.push(MetricDelta::new(
@@ -155,6 +189,7 @@ pub fn derive(records: &[&Record]) -> (Vec<AlertEvent>, Vec<MetricDelta>) {
                             r.store,
                             r.error_message.as_deref().unwrap_or(kind)
                         ),
+                        resolved: false,
                     });
                 }
             }
@@ -186,6 +221,7 @@ pub fn derive(records: &[&Record]) -> (Vec<AlertEvent>, Vec<MetricDelta>) {
                             r.store,
                             r.duration_us / 1000
                         ),
+                        resolved: false,
                     });
                 }
             }
@@ -216,6 +252,7 @@ pub fn derive(records: &[&Record]) -> (Vec<AlertEvent>, Vec<MetricDelta>) {
                             "quality check {} on {}: {} ({} of {} rows bad; {})",
                             r.check, r.class, r.status, r.bad_rows, r.rows, r.threshold
                         ),
+                        resolved: false,
                     });
                 }
             }

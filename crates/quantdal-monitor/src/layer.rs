@@ -12,7 +12,7 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use futures::Stream;
 use quantdal_core::{
-    BatchStream, Error, Interval, Migration, Operation, ProvisionStatus, Query, Result,
+    BatchStream, Error, Gauge, Interval, Migration, Operation, ProvisionStatus, Query, Result,
     StatementText, Store, StoreInfo, TableSpec,
 };
 use tracing::Instrument;
@@ -230,7 +230,7 @@ impl Recorder {
     }
 }
 
-fn truncate(mut s: String, max: usize) -> String {
+pub(crate) fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut cut = max;
         while !s.is_char_boundary(cut) {
@@ -427,6 +427,29 @@ impl Store for MonitoredStore {
         r
     }
 
+    async fn bars(
+        &self,
+        spec: &Arc<TableSpec>,
+        bar: quantdal_core::InfoBar,
+        query: Query,
+    ) -> Result<Vec<RecordBatch>> {
+        let call = Call::begin(Operation::Kline, spec, self.inner.info());
+        let kept = query.clone();
+        let r = self
+            .inner
+            .bars(spec, bar, query)
+            .instrument(call.span.clone())
+            .await;
+        self.recorder(spec)
+            .finish(&call, Outcome::of(&r, |b| batch_rows(b)), Some(&kept));
+        r
+    }
+
+    // Revisions are read for audits and backtest checks; forwarded unrecorded, like `subscribe`.
+    async fn history(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        self.inner.history(spec, query).await
+    }
+
     async fn delete(&self, spec: &Arc<TableSpec>, query: Query) -> Result<u64> {
         let call = Call::begin(Operation::Delete, spec, self.inner.info());
         let kept = query.clone();
@@ -468,6 +491,30 @@ impl Store for MonitoredStore {
         query: Option<&Query>,
     ) -> Option<StatementText> {
         self.inner.statement(spec, operation, query)
+    }
+    fn gauges(&self) -> Vec<Gauge> {
+        self.inner.gauges()
+    }
+    async fn subscribe(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        self.inner.subscribe(spec, query).await
+    }
+
+    async fn sql(&self, request: &quantdal_core::SqlRequest) -> Result<BatchStream> {
+        self.inner.sql(request).await
+    }
+    async fn summarize(
+        &self,
+        spec: &Arc<TableSpec>,
+        query: Query,
+        by_day: bool,
+    ) -> Result<Vec<quantdal_core::SeriesSummary>> {
+        self.inner.summarize(spec, query, by_day).await
+    }
+    async fn storage(&self, specs: &[Arc<TableSpec>]) -> Result<quantdal_core::StorageReport> {
+        self.inner.storage(specs).await
+    }
+    async fn compact(&self, specs: &[Arc<TableSpec>]) -> Result<Vec<String>> {
+        self.inner.compact(specs).await
     }
 }
 

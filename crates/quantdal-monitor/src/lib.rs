@@ -22,7 +22,8 @@ mod sqlite;
 mod writer;
 
 pub use db::{
-    Filter, LatencyRow, MetricTotal, MinutePoint, MonitorDb, PruneReport, Retention, SlowStatement,
+    Filter, LastWrite, LatencyRow, MetricTotal, MinutePoint, MonitorDb, PruneReport, Retention,
+    SlowStatement,
 };
 pub use ddl::{ddl, Dialect};
 pub use effects::{MetricDelta, LATENCY_BUCKETS};

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::rate::RateLimit;
-use crate::record::Record;
+use crate::record::{OpStatus, OperationRecord, Record};
 use crate::sink::Sink;
 use crate::spill::Spill;
 use crate::writer::{Msg, Writer};
@@ -157,6 +157,45 @@ impl Monitor {
                 false
             }
         }
+    }
+
+    /// Records one operation done beside a store call (a latest-row cache write or read, a spool replay):
+    /// the same operations row a store call gets, so failures raise the same alerts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_operation(
+        &self,
+        operation: &str,
+        class: &str,
+        table: &str,
+        store: &quantdal_core::StoreInfo,
+        rows: Option<u64>,
+        start_us: i64,
+        duration: Duration,
+        error: Option<&quantdal_core::Error>,
+    ) -> bool {
+        let identity = &self.inner.identity;
+        self.record(Record::Operation(OperationRecord {
+            id: crate::id::next_id(),
+            start_us,
+            operation: operation.to_string(),
+            class: class.to_string(),
+            store: store.name.clone(),
+            kind: store.kind.as_str().to_string(),
+            table: table.to_string(),
+            rows: rows.map(|r| r as i64),
+            bytes: None,
+            status: if error.is_some() {
+                OpStatus::Failed
+            } else {
+                OpStatus::Ok
+            },
+            error_kind: error.map(|e| e.kind().as_str().to_string()),
+            error_message: error.map(|e| crate::layer::truncate(e.to_string(), 2000)),
+            duration_us: duration.as_micros() as i64,
+            application: identity.application.clone(),
+            host: identity.host.clone(),
+            pid: identity.pid,
+        }))
     }
 
     /// Records dropped so far because the channel was full (or the monitor shut down).

@@ -297,12 +297,13 @@ fn alert_upsert(alerts: &[AlertEvent]) -> Stmt {
                 a.first_seen_us.into(),
                 a.last_seen_us.into(),
                 a.occurrences.into(),
-                "open".into(),
+                (if a.resolved { "resolved" } else { "open" }).into(),
                 a.message.as_str().into(),
             ]
         })
         .collect();
-    // A repeat updates the one row: count, last seen, latest message; a resolved alert that recurs reopens.
+    // A repeat updates the one row: count, last seen, latest message; a resolved alert that recurs reopens;
+    // an event saying the condition ended (a drained spool) resolves it.
     let sql = format!(
         "INSERT INTO alerts (dedup_key, level, class, store, first_seen_us, last_seen_us, occurrences, status, message) \
          VALUES {} ON CONFLICT (dedup_key) DO UPDATE SET \
@@ -310,7 +311,8 @@ fn alert_upsert(alerts: &[AlertEvent]) -> Stmt {
          last_seen_us = CASE WHEN excluded.last_seen_us > alerts.last_seen_us THEN excluded.last_seen_us ELSE alerts.last_seen_us END, \
          message = excluded.message, \
          level = CASE WHEN excluded.level = 'critical' THEN 'critical' ELSE alerts.level END, \
-         status = CASE WHEN alerts.status = 'resolved' THEN 'open' ELSE alerts.status END",
+         status = CASE WHEN excluded.status = 'resolved' THEN 'resolved' \
+                       WHEN alerts.status = 'resolved' THEN 'open' ELSE alerts.status END",
         placeholders(alerts.len(), 9)
     );
     Stmt { sql, params }

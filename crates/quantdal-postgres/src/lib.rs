@@ -2,6 +2,7 @@
 //! binary COPY saves with `ON CONFLICT` upserts, Arrow loads, provisioning with hypertables, compression,
 //! retention and continuous aggregates when TimescaleDB is there, and drift checks against the live catalog.
 
+mod backend;
 pub mod binary;
 pub mod catalog;
 pub mod conn;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use quantdal_core::{Result, StoreSettings};
 
+pub use backend::{PostgresBackend, CAPABILITIES};
 pub use conn::{ConnectionSpec, PoolOptions, TlsMode};
 pub use errors::from_pg;
 pub use store::{PostgresOptions, PostgresStore, TimescaleMode};

@@ -2,6 +2,8 @@
 //! the table when no key can conflict, else through a session staging table and `ON CONFLICT DO UPDATE`);
 //! loads stream through a portal in chunks decoded straight into Arrow.
 
+mod admin;
+
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, RecordBatch};
@@ -10,8 +12,8 @@ use futures::{SinkExt, StreamExt, TryStreamExt};
 use quantdal_core::load::Scalar;
 use quantdal_core::output::projected_schema;
 use quantdal_core::{
-    kline_schema, BatchStream, Error, ErrorKind, Interval, Migration, Operation, ProvisionStatus,
-    Query, Result, StatementText, Store, StoreInfo, StoreKind, TableSpec,
+    kline_schema, BatchStream, Error, ErrorKind, Gauge, Interval, Migration, Operation,
+    ProvisionStatus, Query, Result, StatementText, Store, StoreInfo, StoreKind, TableSpec,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -121,6 +123,7 @@ impl PostgresStore {
                 name: name.to_string(),
                 kind: StoreKind::Postgres,
                 location,
+                capabilities: crate::CAPABILITIES,
             },
             pool,
             read_pool,
@@ -439,6 +442,25 @@ impl Store for PostgresStore {
         &self.info
     }
 
+    fn gauges(&self) -> Vec<Gauge> {
+        let (open, idle) = self.pool_state();
+        let labels = format!("store=\"{}\"", self.info.name);
+        vec![
+            Gauge {
+                metric: "quantdal_pool_connections".into(),
+                help: "Open connections of a store's pool.".into(),
+                labels: labels.clone(),
+                value: f64::from(open),
+            },
+            Gauge {
+                metric: "quantdal_pool_idle_connections".into(),
+                help: "Idle connections of a store's pool.".into(),
+                labels,
+                value: f64::from(idle),
+            },
+        ]
+    }
+
     async fn provision(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
         let schema = self.schema_of(spec).to_string();
         let ctx = with_context(spec, &schema, "provision");
@@ -752,6 +774,27 @@ impl Store for PostgresStore {
         };
         run.await
             .map_err(with_context(spec, &schema_name, "delete"))
+    }
+
+    async fn sql(&self, request: &quantdal_core::SqlRequest) -> Result<BatchStream> {
+        admin::run_sql(self, request).await
+    }
+
+    async fn summarize(
+        &self,
+        spec: &Arc<TableSpec>,
+        query: Query,
+        by_day: bool,
+    ) -> Result<Vec<quantdal_core::SeriesSummary>> {
+        admin::summarize(self, spec, query, by_day).await
+    }
+
+    async fn storage(&self, specs: &[Arc<TableSpec>]) -> Result<quantdal_core::StorageReport> {
+        admin::storage(self, specs).await
+    }
+
+    async fn compact(&self, specs: &[Arc<TableSpec>]) -> Result<Vec<String>> {
+        admin::vacuum(self, specs).await
     }
 
     async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64> {

@@ -141,7 +141,7 @@ pub fn group_series(spec: &TableSpec, layout: &Layout, batch: &RecordBatch) -> R
                 .map_err(|m| err(spec, col, first_row, None, m))?;
             tags.push(v);
         }
-        let table = subtable_name(&tags);
+        let table = subtable_name(&layout.stable, &tags);
         for (v, &col) in tags.iter().zip(&layout.tags) {
             if let (TagValue::Str(s), TdType::VarChar(max)) = (v, layout.types[col]) {
                 if s.len() > max as usize {
@@ -183,6 +183,51 @@ pub fn group_series(spec: &TableSpec, layout: &Layout, batch: &RecordBatch) -> R
     }
     check_lengths(spec, layout, batch, &out)?;
     Ok(out)
+}
+
+/// The first row whose time is before `oldest` (ticks of the database precision; DATE as midnight ticks).
+pub fn first_before(batch: &RecordBatch, layout: &Layout, oldest: i64) -> Option<(usize, i64)> {
+    let array = batch.column(layout.time);
+    let per_day = layout.ticks_per_day();
+    let ticks = |row: usize| -> Option<i64> {
+        if array.is_null(row) {
+            return None;
+        }
+        match array.data_type() {
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                Some(array.as_primitive::<TimestampMillisecondType>().value(row))
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                Some(array.as_primitive::<TimestampMicrosecondType>().value(row))
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                Some(array.as_primitive::<TimestampNanosecondType>().value(row))
+            }
+            DataType::Date32 => Some(
+                i64::from(array.as_primitive::<Date32Type>().value(row)).saturating_mul(per_day),
+            ),
+            _ => None,
+        }
+    };
+    // The vectorised minimum first: a batch within KEEP (the usual case) costs one pass.
+    let min = match array.data_type() {
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            arrow::compute::min(array.as_primitive::<TimestampMillisecondType>())
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            arrow::compute::min(array.as_primitive::<TimestampMicrosecondType>())
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            arrow::compute::min(array.as_primitive::<TimestampNanosecondType>())
+        }
+        DataType::Date32 => arrow::compute::min(array.as_primitive::<Date32Type>())
+            .map(|d| i64::from(d).saturating_mul(per_day)),
+        _ => None,
+    }?;
+    if min >= oldest {
+        return None;
+    }
+    (0..batch.num_rows()).find_map(|row| ticks(row).filter(|t| *t < oldest).map(|t| (row, t)))
 }
 
 /// Data-column strings longer than the TDengine column's bytes (VARCHAR(n) holds 4n bytes, so only TEXT /

@@ -2,7 +2,7 @@
 //! (`IF NOT EXISTS`) or additive (`ADD COLUMN`, `ADD TAG`, widening `MODIFY`), so provisioning can run any
 //! number of times.
 
-use quantdal_core::{Result, TableSpec};
+use quantdal_core::{Result, TableSpec, TimePrecision};
 
 use crate::sql::{escape, ident, stable_ref};
 use crate::types::{layout, Layout, TdType};
@@ -10,18 +10,41 @@ use crate::types::{layout, Layout, TdType};
 /// TDengine's limit on a table comment, in bytes.
 const COMMENT_MAX: usize = 1024;
 
-/// `CREATE DATABASE IF NOT EXISTS` with the class precision and the YAML's options. One database has one
-/// precision (the facade checks classes sharing a database agree).
+/// KEEP (days) of a database when its classes give none: the largest TDengine 3.3 accepts for the precision
+/// (365 000 days; 292 years at nanoseconds, the span of an i64 of them). TDengine's own default, 3650 days,
+/// refuses any row older than ten years, and loading decades of daily bars or a tick archive is normal; KEEP
+/// is a retention horizon, not an allocation, so a large one costs nothing.
+pub fn default_keep_days(precision: TimePrecision) -> u32 {
+    match precision {
+        TimePrecision::Ns => 106_580,
+        TimePrecision::Ms | TimePrecision::Us => 365_000,
+    }
+}
+
+/// The KEEP (days) the class asks for: its `options.tdengine.keep`, else [`default_keep_days`].
+pub fn keep_days(spec: &TableSpec, layout: &Layout) -> u32 {
+    spec.options
+        .tdengine
+        .as_ref()
+        .and_then(|o| o.keep)
+        .unwrap_or_else(|| default_keep_days(layout.precision))
+}
+
+/// The cache model quantdal asks for: `latest` is `LAST_ROW` per sub-table, which the vnode then answers from
+/// memory instead of reading the newest block of every sub-table.
+pub const CACHE_MODEL: &str = "last_row";
+
+/// `CREATE DATABASE IF NOT EXISTS` with the class precision, its KEEP (or the market-history default), the
+/// last-row cache, and the YAML's other options. One database has one precision (the facade checks classes
+/// sharing a database agree).
 pub fn create_database(spec: &TableSpec, layout: &Layout) -> String {
     let mut sql = format!(
-        "CREATE DATABASE IF NOT EXISTS {} PRECISION '{}'",
+        "CREATE DATABASE IF NOT EXISTS {} PRECISION '{}' KEEP {} CACHEMODEL '{CACHE_MODEL}'",
         ident(&layout.database),
-        layout.precision.as_str()
+        layout.precision.as_str(),
+        keep_days(spec, layout)
     );
     if let Some(o) = &spec.options.tdengine {
-        if let Some(k) = o.keep {
-            sql.push_str(&format!(" KEEP {k}"));
-        }
         if let Some(d) = o.duration {
             sql.push_str(&format!(" DURATION {d}"));
         }
@@ -33,6 +56,80 @@ pub fn create_database(spec: &TableSpec, layout: &Layout) -> String {
         }
     }
     sql
+}
+
+/// A database as `information_schema.ins_databases` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveDatabase {
+    pub precision: String,
+    /// The KEEP in force, in minutes: the third of TDengine's three keep values (`keep2`), the one writes are
+    /// checked against (`now - keep2`).
+    pub keep_minutes: i64,
+    pub cache_model: String,
+}
+
+/// Minutes of one TDengine duration text: `3650d`, `87600h`, `5256000m`, or a bare number of days.
+fn duration_minutes(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (digits, per) = match t.as_bytes().last()? {
+        b'd' => (&t[..t.len() - 1], 1440),
+        b'h' => (&t[..t.len() - 1], 60),
+        b'm' => (&t[..t.len() - 1], 1),
+        _ => (t, 1440),
+    };
+    digits.trim().parse::<i64>().ok()?.checked_mul(per)
+}
+
+/// The KEEP in force from the `keep` column (`"3650d,3650d,3650d"`: keep0, keep1, keep2).
+pub fn parse_keep_minutes(text: &str) -> Option<i64> {
+    text.split(',')
+        .rfind(|p| !p.trim().is_empty())
+        .and_then(duration_minutes)
+}
+
+/// Days, for messages (`5256000m` → 3650).
+pub fn keep_days_text(minutes: i64) -> String {
+    if minutes % 1440 == 0 {
+        format!("{} days", minutes / 1440)
+    } else {
+        format!("{minutes} minutes")
+    }
+}
+
+/// What provisioning found on the class's database: `ALTER DATABASE`s that only widen (a longer KEEP, the
+/// last-row cache) and differences it leaves alone (a shorter KEEP would delete rows).
+pub fn database_drift(spec: &TableSpec, layout: &Layout, live: &LiveDatabase) -> Drift {
+    let mut out = Drift::default();
+    let db = ident(&layout.database);
+    let want = i64::from(keep_days(spec, layout)) * 1440;
+    if live.keep_minutes < want {
+        out.alters
+            .push(format!("ALTER DATABASE {db} KEEP {}", want / 1440));
+        out.differences.push(format!(
+            "database {} has KEEP {}, the class wants {}",
+            layout.database,
+            keep_days_text(live.keep_minutes),
+            keep_days_text(want)
+        ));
+    } else if live.keep_minutes > want {
+        out.differences.push(format!(
+            "database {} has KEEP {}, the class declares {} (lowering KEEP deletes rows: left as it is; \
+             ALTER DATABASE by hand)",
+            layout.database,
+            keep_days_text(live.keep_minutes),
+            keep_days_text(want)
+        ));
+    }
+    let model = live.cache_model.trim().to_ascii_lowercase();
+    if model != CACHE_MODEL && model != "both" {
+        out.alters
+            .push(format!("ALTER DATABASE {db} CACHEMODEL '{CACHE_MODEL}'"));
+        out.differences.push(format!(
+            "database {} has CACHEMODEL '{}', latest reads the last-row cache ('{CACHE_MODEL}')",
+            layout.database, live.cache_model
+        ));
+    }
+    out
 }
 
 fn truncate_utf8(text: &str, max: usize) -> &str {
@@ -214,4 +311,23 @@ pub fn incompatibility(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_text_parses() {
+        assert_eq!(parse_keep_minutes("3650d,3650d,3650d"), Some(3650 * 1440));
+        assert_eq!(
+            parse_keep_minutes("5256000m,5256000m,5256000m"),
+            Some(5_256_000)
+        );
+        assert_eq!(parse_keep_minutes("1d,2d,87600h"), Some(87_600 * 60));
+        assert_eq!(parse_keep_minutes("365000"), Some(365_000 * 1440));
+        assert_eq!(parse_keep_minutes(""), None);
+        assert_eq!(parse_keep_minutes("xd"), None);
+        assert_eq!(keep_days_text(3650 * 1440), "3650 days");
+    }
 }

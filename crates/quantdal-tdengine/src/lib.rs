@@ -5,17 +5,21 @@
 //! Connections go over WebSocket to taosAdapter (`taos+ws://host:6041`) by default, or native
 //! (`taos://host:6030`, libtaos loaded at run time) with the `native` feature. See docs/tdengine.md.
 
+mod backend;
 pub mod bind;
 pub mod ddl;
 pub mod decode;
 pub mod dsn;
 mod errors;
+mod exit;
 pub mod naming;
 pub mod sql;
 mod store;
 pub mod types;
 
+pub use backend::{database_of, TdengineBackend, CAPABILITIES};
 pub use ddl::{provision_statements, try_provision_statements};
+pub use exit::prepare_exit;
 pub use naming::{subtable_name, TagValue};
 pub use store::{statement_text, TdengineStore};
 pub use types::{layout, Layout};

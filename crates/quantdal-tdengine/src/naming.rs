@@ -1,10 +1,16 @@
-//! Sub-table names from a series' tag tuple: `t_<readable prefix>_<32 hex digits>`.
+//! Sub-table names from a super-table and a series' tag tuple: `t_<readable prefix>_<32 hex digits>`.
 //!
 //! The prefix only helps humans (`600000_sh`); the hash makes names unique. It is FNV-1a 128 over a typed,
-//! length-prefixed encoding of the exact tuple, so `("a_b", "c")` and `("a", "b_c")` differ even though
-//! their prefixes match. The encoding and hash are part of the on-disk layout: changing either would
-//! orphan every existing sub-table, so they are written here and never taken from std (whose hasher is
-//! randomised per process).
+//! length-prefixed encoding of the super-table's name and the exact tuple, so `("a_b", "c")` and
+//! `("a", "b_c")` differ even though their prefixes match, and two classes sharing a database and a tag
+//! tuple (`ticks` and `bars` of one symbol) get different sub-tables: TDengine names a child table once per
+//! database, whichever super-table it belongs to. The encoding and hash are part of the on-disk layout:
+//! changing either would orphan every existing sub-table, so they are written here and never taken from std
+//! (whose hasher is randomised per process).
+//!
+//! Releases before the super-table entered the hash named sub-tables by the tuple only
+//! ([`legacy_subtable_name`]); the store keeps writing a series into such a sub-table when it exists, and
+//! reads (which go through the super-table) see both.
 
 /// A tag value as it identifies a series (and is bound to the sub-table's TAGS).
 #[derive(Debug, Clone, PartialEq)]
@@ -101,9 +107,7 @@ fn sanitise(text: &str, out: &mut String) {
     }
 }
 
-/// The sub-table name of the series with these tag values (in the class's tag order). Deterministic across
-/// runs, platforms and versions; `[a-z0-9_]`, starts with a letter, at most [`NAME_MAX`] bytes.
-pub fn subtable_name(tags: &[TagValue]) -> String {
+fn readable_prefix(tags: &[TagValue]) -> String {
     let mut prefix = String::with_capacity(PREFIX_MAX + 1);
     for tag in tags {
         if !prefix.is_empty() && !prefix.ends_with('_') && prefix.len() < PREFIX_MAX {
@@ -111,13 +115,34 @@ pub fn subtable_name(tags: &[TagValue]) -> String {
         }
         sanitise(&readable(tag), &mut prefix);
     }
-    let prefix = prefix.trim_end_matches('_');
-    let hash = fnv1a_128(&encode(tags), FNV_OFFSET);
+    prefix.trim_end_matches('_').to_string()
+}
+
+fn assemble(prefix: &str, hash: u128) -> String {
     if prefix.is_empty() {
         format!("t_{hash:032x}")
     } else {
         format!("t_{prefix}_{hash:032x}")
     }
+}
+
+/// The sub-table name of the series with these tag values (in the class's tag order) under super-table
+/// `stable`. Deterministic across runs, platforms and versions; `[a-z0-9_]`, starts with a letter, at most
+/// [`NAME_MAX`] bytes.
+pub fn subtable_name(stable: &str, tags: &[TagValue]) -> String {
+    // A version byte, then the super-table name length-prefixed, then the tuple: no (stable, tuple) pair
+    // shares an encoding with another, nor with a legacy (tuple-only) encoding.
+    let mut bytes = Vec::with_capacity(16 + stable.len() + 16 * tags.len());
+    bytes.push(2);
+    bytes.extend_from_slice(&(stable.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(stable.as_bytes());
+    bytes.extend_from_slice(&encode(tags));
+    assemble(&readable_prefix(tags), fnv1a_128(&bytes, FNV_OFFSET))
+}
+
+/// The name earlier releases gave the series (tuple only, colliding across super-tables of one database).
+pub fn legacy_subtable_name(tags: &[TagValue]) -> String {
+    assemble(&readable_prefix(tags), fnv1a_128(&encode(tags), FNV_OFFSET))
 }
 
 #[cfg(test)]
@@ -137,32 +162,65 @@ mod tests {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     }
 
+    fn name(tags: &[TagValue]) -> String {
+        subtable_name("tick_data", tags)
+    }
+
     #[test]
     fn known_names_are_stable() {
         // Pinned: a change here renames every sub-table in existing databases.
         insta::assert_snapshot!(
-            "subtable_names",
+            "subtable_names_v2",
             [
-                subtable_name(&[s("600000.SH")]),
-                subtable_name(&[s("600000.SH"), s("1m")]),
-                subtable_name(&[s("000001.SZ"), TagValue::Int(3)]),
-                subtable_name(&[s("")]),
-                subtable_name(&[s("平安银行")]),
-                subtable_name(&[s(&"x".repeat(500))]),
+                name(&[s("600000.SH")]),
+                subtable_name("kline_1m", &[s("600000.SH")]),
+                name(&[s("600000.SH"), s("1m")]),
+                name(&[s("000001.SZ"), TagValue::Int(3)]),
+                name(&[s("")]),
+                name(&[s("平安银行")]),
+                name(&[s(&"x".repeat(500))]),
             ]
             .join("\n")
         );
     }
 
     #[test]
+    fn legacy_names_are_unchanged() {
+        // The names earlier releases wrote: the store still finds series saved under them.
+        insta::assert_snapshot!(
+            "subtable_names",
+            [
+                legacy_subtable_name(&[s("600000.SH")]),
+                legacy_subtable_name(&[s("600000.SH"), s("1m")]),
+                legacy_subtable_name(&[s("000001.SZ"), TagValue::Int(3)]),
+                legacy_subtable_name(&[s("")]),
+                legacy_subtable_name(&[s("平安银行")]),
+                legacy_subtable_name(&[s(&"x".repeat(500))]),
+            ]
+            .join("\n")
+        );
+    }
+
+    #[test]
+    fn super_tables_sharing_a_tuple_get_distinct_names() {
+        let tags = [s("600000.SH")];
+        assert_ne!(subtable_name("ticks", &tags), subtable_name("bars", &tags));
+        assert_ne!(
+            subtable_name("ab", &[s("c")]),
+            subtable_name("a", &[s("bc")])
+        );
+        assert_ne!(subtable_name("ticks", &tags), legacy_subtable_name(&tags));
+    }
+
+    #[test]
     fn separators_inside_values_do_not_collide() {
-        let a = subtable_name(&[s("a_b"), s("c")]);
-        let b = subtable_name(&[s("a"), s("b_c")]);
-        let c = subtable_name(&[s("a b"), s("c")]);
+        let a = name(&[s("a_b"), s("c")]);
+        let b = name(&[s("a"), s("b_c")]);
+        let c = name(&[s("a b"), s("c")]);
         assert_ne!(a, b);
         assert_ne!(a, c);
-        assert_ne!(subtable_name(&[s("1")]), subtable_name(&[TagValue::Int(1)]));
-        assert_ne!(subtable_name(&[s("A")]), subtable_name(&[s("a")]));
+        assert_ne!(name(&[s("1")]), name(&[TagValue::Int(1)]));
+        assert_ne!(name(&[s("A")]), name(&[s("a")]));
     }
 
     fn tag() -> impl Strategy<Value = TagValue> {
@@ -178,9 +236,9 @@ mod tests {
     proptest! {
         #[test]
         fn names_are_valid_and_deterministic(tags in prop::collection::vec(tag(), 1..4)) {
-            let name = subtable_name(&tags);
-            prop_assert!(valid(&name), "{name}");
-            prop_assert_eq!(name, subtable_name(&tags.clone()));
+            let n = name(&tags);
+            prop_assert!(valid(&n), "{n}");
+            prop_assert_eq!(n, name(&tags.clone()));
         }
 
         #[test]
@@ -189,7 +247,7 @@ mod tests {
             b in prop::collection::vec(tag(), 1..3),
         ) {
             if a != b {
-                prop_assert_ne!(subtable_name(&a), subtable_name(&b));
+                prop_assert_ne!(name(&a), name(&b));
             }
         }
 
@@ -198,7 +256,7 @@ mod tests {
             let one = vec![TagValue::Str(format!("{x}{y}")), TagValue::Str(z.clone())];
             let two = vec![TagValue::Str(x.clone()), TagValue::Str(format!("{y}{z}"))];
             if one != two {
-                prop_assert_ne!(subtable_name(&one), subtable_name(&two));
+                prop_assert_ne!(name(&one), name(&two));
             }
         }
     }

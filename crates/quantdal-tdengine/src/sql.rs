@@ -371,7 +371,8 @@ pub fn count(spec: &TableSpec, layout: &Layout, query: Option<&Query>) -> Result
 }
 
 /// What a delete runs. TDengine's DELETE filters on the timestamp column only, so tag filters pick the
-/// sub-tables first and each is deleted by time range.
+/// sub-tables first and each is deleted by time range, and predicates on data columns pick the rows first
+/// (sub-table and timestamp) and each sub-table deletes exactly those timestamps.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeletePlan {
     /// One statement on the super-table; `count` counts what it removes.
@@ -379,6 +380,9 @@ pub enum DeletePlan {
     /// `select` lists (sub-table, rows) matching the filters; each sub-table is then deleted with
     /// [`delete_subtable`].
     Subtables { select: Built },
+    /// `select` lists (sub-table, timestamp, matches) of every row in the range; each sub-table then deletes
+    /// its runs of matching rows with [`delete_rows`].
+    Rows { select: Built },
 }
 
 pub fn delete_plan(
@@ -387,17 +391,39 @@ pub fn delete_plan(
     query: &Query,
     render: Render,
 ) -> Result<DeletePlan> {
-    if let Some(c) = query
+    let by_data = query
         .conditions
         .iter()
-        .find(|c| !layout.is_tag(c.column) && c.column != layout.time)
-    {
-        return Err(Error::new(
-            quantdal_core::ErrorKind::Unsupported,
-            "TDengine deletes by time range (and tags) only; filter on tags and the time range",
-        )
-        .with_class(spec.name.clone())
-        .with_column(spec.columns[c.column].name.clone()));
+        .any(|c| !layout.is_tag(c.column) && c.column != layout.time);
+    if by_data {
+        // Every row of the range (and tag filters) with a flag saying whether it matches: only runs of
+        // consecutive matching rows can become DELETE ranges, so the rows that do not match are needed too.
+        let (data, rest): (Vec<Condition>, Vec<Condition>) = query
+            .conditions
+            .iter()
+            .cloned()
+            .partition(|c| !layout.is_tag(c.column) && c.column != layout.time);
+        let mut w = writer(spec, layout, render);
+        let filter = w.where_clause(&Query {
+            conditions: rest,
+            ..query.clone()
+        })?;
+        let predicate = w.where_clause(&Query {
+            time: None,
+            conditions: data,
+            ..query.clone()
+        })?;
+        let predicate = predicate.trim_start_matches(" WHERE ");
+        return Ok(DeletePlan::Rows {
+            select: Built {
+                sql: format!(
+                    "SELECT TBNAME, {}, CASE WHEN {predicate} THEN 1 ELSE 0 END FROM {}{filter}",
+                    ident(&spec.columns[layout.time].name),
+                    stable_ref(layout)
+                ),
+                parameters: w.parameters,
+            },
+        });
     }
     let has_tag_filter = query.conditions.iter().any(|c| layout.is_tag(c.column));
     let time_only = Query {
@@ -438,6 +464,57 @@ pub fn delete_plan(
     })
 }
 
+fn checked_subtable(table: &str) -> Result<&str> {
+    if table.is_empty()
+        || !table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(Error::store(format!(
+            "unexpected sub-table name `{table}` from the server"
+        )));
+    }
+    Ok(table)
+}
+
+/// Deletes exactly the matching rows of one sub-table. TDengine's DELETE takes one time window only, so each
+/// run of consecutive matching rows (by time, with no non-matching row between) becomes one
+/// `DELETE … WHERE ts >= first AND ts <= last`. `rows` are (timestamp in ticks, matches) for every row of the
+/// sub-table in the delete's range, as the plan's select returned them; the ticks are written by Rust's
+/// integer formatter.
+pub fn delete_rows(
+    spec: &TableSpec,
+    layout: &Layout,
+    table: &str,
+    rows: &mut [(i64, bool)],
+) -> Result<Vec<String>> {
+    let table = checked_subtable(table)?;
+    let column = ident(&spec.columns[layout.time].name);
+    rows.sort_unstable_by_key(|r| r.0);
+    let mut out = Vec::new();
+    let mut run: Option<(i64, i64)> = None;
+    let mut flush = |run: &mut Option<(i64, i64)>| {
+        if let Some((first, last)) = run.take() {
+            out.push(format!(
+                "DELETE FROM {} WHERE {column} >= {first} AND {column} <= {last}",
+                subtable_ref(layout, table)
+            ));
+        }
+    };
+    for &(ts, matches) in rows.iter() {
+        if matches {
+            run = Some(match run {
+                Some((first, _)) => (first, ts),
+                None => (ts, ts),
+            });
+        } else {
+            flush(&mut run);
+        }
+    }
+    flush(&mut run);
+    Ok(out)
+}
+
 /// Deletes one sub-table's rows in the query's time range (and timestamp predicates).
 pub fn delete_subtable(
     spec: &TableSpec,
@@ -446,11 +523,7 @@ pub fn delete_subtable(
     query: &Query,
     render: Render,
 ) -> Result<Built> {
-    if table.contains('`') || table.contains('.') {
-        return Err(Error::store(format!(
-            "unexpected sub-table name `{table}` from the server"
-        )));
-    }
+    let table = checked_subtable(table)?;
     let time_only = Query {
         conditions: query
             .conditions

@@ -1,7 +1,7 @@
 //! `TdengineStore`: pooled connections (one pool per endpoint of the DSN), provisioning, stmt-bound saves,
 //! Arrow loads. Async all the way: the driver's blocking helpers panic inside a runtime.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,13 +16,13 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use quantdal_core::output::projected_schema;
 use quantdal_core::{
-    kline_schema, BatchStream, Error, ErrorKind, Interval, Operation, ProvisionStatus, Query,
-    Result, StatementText, Store, StoreInfo, StoreKind, StoreSettings, TableSpec,
+    kline_schema, BatchStream, Error, ErrorKind, Interval, Migration, Operation, ProvisionStatus,
+    Query, Result, StatementText, Store, StoreInfo, StoreKind, StoreSettings, TableSpec,
 };
 use taos::{AsyncBindable, AsyncFetchable, AsyncQueryable, AsyncTBuilder, Value};
 
 use crate::bind::{self, Series};
-use crate::ddl::{self, LiveColumn};
+use crate::ddl::{self, LiveColumn, LiveDatabase};
 use crate::decode::{conv_of, decode_block, Conv};
 use crate::dsn::{self, InsertMode, TdDsn};
 use crate::errors::from_taos;
@@ -48,6 +48,11 @@ pub struct TdengineStore {
     connect_timeout: Duration,
     /// `DESCRIBE` of each super-table, keyed `db.stable`, refreshed by provision.
     schemas: Mutex<HashMap<String, Arc<Vec<LiveColumn>>>>,
+    /// KEEP and cache model of each database, refreshed by provision.
+    databases: Mutex<HashMap<String, LiveDatabase>>,
+    /// Sub-tables of each super-table that carry a pre-0.2 name (tag tuple only), keyed `db.stable`: a series
+    /// found there keeps being written there, so an upsert never leaves a second copy under the new name.
+    legacy: Mutex<HashMap<String, Arc<HashSet<String>>>>,
 }
 
 impl std::fmt::Debug for TdengineStore {
@@ -86,6 +91,14 @@ fn value_int(v: &Value) -> Option<i64> {
         Value::UInt(x) => Some(i64::from(*x)),
         Value::UBigInt(x) => i64::try_from(*x).ok(),
         _ => None,
+    }
+}
+
+/// A timestamp value as ticks of its precision.
+fn value_ticks(v: &Value) -> Option<i64> {
+    match v {
+        Value::Timestamp(t) => Some(t.as_raw_i64()),
+        other => value_int(other),
     }
 }
 
@@ -149,6 +162,9 @@ impl TdengineStore {
         })?;
         let parsed = dsn::parse(text)?;
         parsed.check_supported(text)?;
+        if parsed.transport == dsn::Transport::Native {
+            crate::exit::native_connection_opened();
+        }
         let scrub = |m: &str| parsed.scrub(m);
         let pool_size = settings
             .pool_size
@@ -161,11 +177,23 @@ impl TdengineStore {
                 .endpoint(i)
                 .ok_or_else(|| Error::config("TDengine dsn lists no address"))?;
             let builder = taos::TaosBuilder::from_dsn(endpoint).map_err(|e| {
-                Error::config(format!(
-                    "TDengine dsn `{}`: {}",
-                    dsn::redacted(text),
-                    scrub(&e.to_string())
-                ))
+                if parsed.transport == dsn::Transport::Native {
+                    // The native client is a C library loaded at run time: without it there is nothing to
+                    // connect with, whatever the server does.
+                    Error::config(format!(
+                        "TDengine dsn `{}`: cannot load libtaos, the TDengine client library a native \
+                         (taos://) connection needs: {}. Install the TDengine client, or set TAOS_LIBRARY_PATH \
+                         to the libtaos.so file (or its directory), or connect with taos+ws:// through taosAdapter",
+                        dsn::redacted(text),
+                        scrub(&e.to_string())
+                    ))
+                } else {
+                    Error::config(format!(
+                        "TDengine dsn `{}`: {}",
+                        dsn::redacted(text),
+                        scrub(&e.to_string())
+                    ))
+                }
             })?;
             let pool = builder.pool().map_err(|e| from_taos(e, &scrub))?;
             pool.resize(pool_size);
@@ -176,6 +204,7 @@ impl TdengineStore {
                 name: settings.name.clone(),
                 kind: StoreKind::Tdengine,
                 location: dsn::redacted(text),
+                capabilities: crate::CAPABILITIES,
             },
             connect_timeout: settings
                 .connect_timeout_ms
@@ -185,6 +214,8 @@ impl TdengineStore {
             endpoints,
             current: AtomicUsize::new(0),
             schemas: Mutex::new(HashMap::new()),
+            databases: Mutex::new(HashMap::new()),
+            legacy: Mutex::new(HashMap::new()),
         };
         store.probe().await?;
         Ok(store)
@@ -240,14 +271,19 @@ impl TdengineStore {
         match tokio::time::timeout(self.connect_timeout, endpoint.pool.get()).await {
             Ok(Ok(conn)) => Ok((idx, conn)),
             Ok(Err(e)) => {
+                let text = self.dsn.scrub(&e.to_string());
+                // The pool wraps the driver's error: an authentication failure inside it is permanent.
+                let typed = crate::errors::from_text(&text, &|m| self.dsn.scrub(m))
+                    .filter(|t| t.kind() == ErrorKind::Unavailable && !t.is_temporary());
+                if let Some(t) = typed {
+                    return Err(
+                        t.with_message_prefix(format_args!("TDengine at {}", endpoint.address))
+                    );
+                }
                 self.advance(idx);
                 Err(Error::new(
                     ErrorKind::Unavailable,
-                    format!(
-                        "TDengine at {}: {}",
-                        endpoint.address,
-                        self.dsn.scrub(&e.to_string())
-                    ),
+                    format!("TDengine at {}: {text}", endpoint.address),
                 ))
             }
             Err(_) => {
@@ -354,14 +390,126 @@ impl TdengineStore {
         Ok(!rows.is_empty())
     }
 
-    async fn database_precision(&self, layout: &Layout) -> Result<Option<String>> {
+    /// The class's database as the server has it, or `None` when it does not exist.
+    async fn read_database(&self, layout: &Layout) -> Result<Option<LiveDatabase>> {
         let rows = self
             .values(&format!(
-                "SELECT `precision` FROM information_schema.ins_databases WHERE name = {}",
+                "SELECT `precision`, `keep`, `cachemodel` FROM information_schema.ins_databases WHERE name = {}",
                 sql::escape(&layout.database).map_err(Error::store)?
             ))
             .await?;
-        Ok(rows.first().and_then(|r| r.first()).and_then(value_text))
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let text = |i: usize| row.get(i).and_then(value_text).unwrap_or_default();
+        let keep = text(1);
+        let live = LiveDatabase {
+            precision: text(0),
+            keep_minutes: ddl::parse_keep_minutes(&keep).ok_or_else(|| {
+                Error::store(format!(
+                    "database {}: cannot read its KEEP from `{keep}`",
+                    layout.database
+                ))
+            })?,
+            cache_model: text(2),
+        };
+        if let Ok(mut cache) = self.databases.lock() {
+            cache.insert(layout.database.clone(), live.clone());
+        }
+        Ok(Some(live))
+    }
+
+    async fn live_database(&self, layout: &Layout) -> Result<LiveDatabase> {
+        let cached = self
+            .databases
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&layout.database).cloned());
+        match cached {
+            Some(live) => Ok(live),
+            None => self.read_database(layout).await?.ok_or_else(|| {
+                Error::store(format!(
+                    "database {} does not exist (run provision to create it)",
+                    layout.database
+                ))
+            }),
+        }
+    }
+
+    /// Every sub-table of the class's super-table, read once per process and super-table: a series whose
+    /// current name is absent but whose legacy name is present keeps being written under the legacy name.
+    async fn existing_tables(&self, layout: &Layout) -> Result<Arc<HashSet<String>>> {
+        let key = sql::stable_ref(layout);
+        if let Some(found) = self.legacy.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(found);
+        }
+        let rows = self
+            .values(&format!(
+                "SELECT table_name FROM information_schema.ins_tables WHERE db_name = {} AND stable_name = {}",
+                sql::escape(&layout.database).map_err(Error::store)?,
+                sql::escape(&layout.stable).map_err(Error::store)?
+            ))
+            .await?;
+        let found: Arc<HashSet<String>> = Arc::new(
+            rows.iter()
+                .filter_map(|r| r.first().and_then(value_text))
+                .collect(),
+        );
+        if let Ok(mut cache) = self.legacy.lock() {
+            cache.insert(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// Points series that were first written under their legacy name back at that sub-table.
+    async fn route_legacy(&self, layout: &Layout, series: &mut [Series]) -> Result<()> {
+        let existing = self.existing_tables(layout).await?;
+        if existing.is_empty() {
+            return Ok(());
+        }
+        for s in series.iter_mut() {
+            if !existing.contains(&s.table) {
+                let legacy = crate::naming::legacy_subtable_name(&s.tags);
+                if existing.contains(&legacy) {
+                    s.table = legacy;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a batch holding a row older than the database's KEEP before anything is sent (TDengine would
+    /// refuse it with a bare `Timestamp data out of range`, possibly after other series were written).
+    fn check_keep(
+        &self,
+        spec: &TableSpec,
+        layout: &Layout,
+        live: &LiveDatabase,
+        batch: &RecordBatch,
+    ) -> Result<()> {
+        let per_tick = layout.precision.nanos_per_tick();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let now_ticks =
+            i64::try_from(now / u128::try_from(per_tick).unwrap_or(1)).unwrap_or(i64::MAX);
+        let ticks_per_minute = 60_000_000_000 / per_tick;
+        let oldest = now_ticks.saturating_sub(live.keep_minutes.saturating_mul(ticks_per_minute));
+        if let Some((row, ticks)) = bind::first_before(batch, layout, oldest) {
+            let column = &spec.columns[layout.time].name;
+            return Err(Error::invalid_batch(format!(
+                "{column} = {} is older than database {}'s KEEP of {} (TDengine refuses rows older than now - KEEP); \
+                 raise options.tdengine.keep and run provision --migrate",
+                describe_ticks(ticks, layout),
+                layout.database,
+                ddl::keep_days_text(live.keep_minutes)
+            ))
+            .with_class(spec.name.clone())
+            .with_column(column.clone())
+            .with_row(row));
+        }
+        Ok(())
     }
 
     async fn save_stmt(&self, spec: &TableSpec, layout: &Layout, series: &[Series]) -> Result<u64> {
@@ -395,12 +543,52 @@ impl TdengineStore {
             step.await.map_err(|e| progress.failed(k, fail(e)))?;
             pending += s.rows.num_rows();
             if pending >= EXECUTE_EVERY_ROWS || k + 1 == series.len() {
-                stmt.execute()
+                let affected = stmt
+                    .execute()
                     .await
                     .map_err(|e| progress.failed(progress.done, fail(e)))?;
+                // Seen live: with the server SIGKILLed mid-save, libtaos's stmt execute gave up after its own
+                // retries and returned success with no rows affected. Only rows the server counted are
+                // confirmed.
+                if affected < pending {
+                    self.advance(idx);
+                    return Err(progress.failed(
+                        progress.done,
+                        Error::new(
+                            ErrorKind::Unavailable,
+                            format!(
+                                "TDengine confirmed {affected} of the {pending} rows sent in the last chunk \
+                                 (the server went away or refused them)"
+                            ),
+                        )
+                        .set_temporary(true),
+                    ));
+                }
                 progress.done = k + 1;
                 pending = 0;
             }
+        }
+        // Seen live (3.3.6 native): with taosd SIGKILLed while a save was in flight, libtaos's stmt execute
+        // returned success with every row counted after ~10 s of its own retries, and the restarted server held
+        // none of them. One round trip to the server on the same connection after the last execute tells the
+        // two apart (SERVER_VERSION() would not: the client answers it from its cache).
+        if let Err(e) = conn
+            .exec("SELECT COUNT(*) FROM information_schema.ins_dnodes")
+            .await
+        {
+            let e = fail(e);
+            return Err(Progress::new(series).failed(
+                0,
+                Error::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "TDengine did not answer after the save, so the client's acknowledgements cannot be \
+                         trusted ({}); a save is an upsert, so retrying the whole batch is safe",
+                        e.message()
+                    ),
+                )
+                .set_temporary(true),
+            ));
         }
         Ok(progress.rows_done())
     }
@@ -471,12 +659,26 @@ impl Store for TdengineStore {
         let run = async {
             self.exec(&ddl::create_database(spec, &layout)).await?;
             let mut drift = Vec::new();
-            if let Some(p) = self.database_precision(&layout).await? {
-                if !p.eq_ignore_ascii_case(layout.precision.as_str()) {
+            if let Some(db) = self.read_database(&layout).await? {
+                if !db.precision.eq_ignore_ascii_case(layout.precision.as_str()) {
                     drift.push(format!(
-                        "database {} has precision {p}, the class declares {}",
-                        layout.database, layout.precision
+                        "database {} has precision {}, the class declares {}",
+                        layout.database, db.precision, layout.precision
                     ));
+                }
+                // Widening changes (a longer KEEP, the last-row cache) are applied; a shorter KEEP is reported.
+                let found = ddl::database_drift(spec, &layout, &db);
+                for alter in &found.alters {
+                    self.exec(alter).await?;
+                }
+                drift.extend(
+                    found
+                        .differences
+                        .into_iter()
+                        .filter(|d| d.contains("lowering KEEP")),
+                );
+                if !found.alters.is_empty() {
+                    self.read_database(&layout).await?;
                 }
             }
             if !self.stable_exists(&layout).await? {
@@ -506,13 +708,91 @@ impl Store for TdengineStore {
         run.await.map_err(ctx)
     }
 
+    async fn check(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
+        let ctx = with_context(spec, Operation::Provision);
+        let layout = layout(spec).map_err(&ctx)?;
+        let run = async {
+            let Some(db) = self.read_database(&layout).await? else {
+                return Ok(ProvisionStatus::Missing);
+            };
+            let mut drift = Vec::new();
+            if !db.precision.eq_ignore_ascii_case(layout.precision.as_str()) {
+                drift.push(format!(
+                    "database {} has precision {}, the class declares {}",
+                    layout.database, db.precision, layout.precision
+                ));
+            }
+            drift.extend(ddl::database_drift(spec, &layout, &db).differences);
+            if !self.stable_exists(&layout).await? {
+                return Ok(ProvisionStatus::Missing);
+            }
+            let live = self.describe(&layout).await?;
+            let found = ddl::drift(spec, &layout, &live);
+            drift.extend(found.alters.iter().map(|a| format!("needs `{a}`")));
+            drift.extend(found.differences);
+            Ok(if drift.is_empty() {
+                ProvisionStatus::AlreadyPresent
+            } else {
+                ProvisionStatus::Drift(drift)
+            })
+        };
+        run.await.map_err(ctx)
+    }
+
+    async fn migrate(&self, spec: &Arc<TableSpec>) -> Result<Migration> {
+        let ctx = with_context(spec, Operation::Provision);
+        let layout = layout(spec).map_err(&ctx)?;
+        let run = async {
+            let mut out = Migration::default();
+            let Some(db) = self.read_database(&layout).await? else {
+                out.refused.push(format!(
+                    "database {} does not exist: run provision",
+                    layout.database
+                ));
+                return Ok(out);
+            };
+            let found = ddl::database_drift(spec, &layout, &db);
+            for alter in found.alters {
+                self.exec(&alter).await?;
+                out.applied.push(alter);
+            }
+            out.refused.extend(
+                found
+                    .differences
+                    .into_iter()
+                    .filter(|d| d.contains("lowering KEEP")),
+            );
+            self.read_database(&layout).await?;
+            if !self.stable_exists(&layout).await? {
+                out.refused.push(format!(
+                    "super-table {} does not exist: run provision",
+                    sql::stable_ref(&layout)
+                ));
+                return Ok(out);
+            }
+            let live = self.describe(&layout).await?;
+            let found = ddl::drift(spec, &layout, &live);
+            for alter in found.alters {
+                self.exec(&alter).await?;
+                out.applied.push(alter);
+            }
+            out.refused.extend(found.differences);
+            self.describe(&layout).await?;
+            Ok(out)
+        };
+        run.await.map_err(ctx)
+    }
+
     async fn save(&self, spec: &Arc<TableSpec>, batch: RecordBatch) -> Result<u64> {
         let ctx = with_context(spec, Operation::Save);
         let layout = layout(spec).map_err(&ctx)?;
         if batch.num_rows() == 0 {
             return Ok(0);
         }
-        let series = bind::group_series(spec, &layout, &batch).map_err(&ctx)?;
+        let mut series = bind::group_series(spec, &layout, &batch).map_err(&ctx)?;
+        let database = self.live_database(&layout).await.map_err(&ctx)?;
+        self.check_keep(spec, &layout, &database, &batch)
+            .map_err(&ctx)?;
         let live = self.live_schema(&layout).await.map_err(&ctx)?;
         if let Some((column, why)) = ddl::incompatibility(spec, &layout, &live) {
             let table = series.first().map(|s| s.table.as_str()).unwrap_or("-");
@@ -520,6 +800,9 @@ impl Store for TdengineStore {
                 Error::store(format!("sub-table {table}: {why}")).with_column(column)
             ));
         }
+        self.route_legacy(&layout, &mut series)
+            .await
+            .map_err(&ctx)?;
         let written = match self.dsn.insert_mode {
             InsertMode::Stmt => self.save_stmt(spec, &layout, &series).await,
             InsertMode::Sql => self.save_sql(spec, &layout, &series).await,
@@ -712,6 +995,29 @@ impl Store for TdengineStore {
                     }
                     Ok(total)
                 }
+                DeletePlan::Rows { select } => {
+                    // TDengine deletes by timestamp only: find the matching rows first, then delete exactly
+                    // their timestamps, sub-table by sub-table.
+                    let rows = self.values(&select.sql).await?;
+                    let mut by_table: HashMap<String, Vec<(i64, bool)>> = HashMap::new();
+                    for r in &rows {
+                        if let (Some(table), Some(ts), Some(flag)) = (
+                            r.first().and_then(value_text),
+                            r.get(1).and_then(value_ticks),
+                            r.get(2).and_then(value_int),
+                        ) {
+                            by_table.entry(table).or_default().push((ts, flag == 1));
+                        }
+                    }
+                    let mut total = 0u64;
+                    for (table, ticks) in by_table.iter_mut() {
+                        total += ticks.iter().filter(|r| r.1).count() as u64;
+                        for stmt in sql::delete_rows(spec, &layout, table, ticks)? {
+                            self.exec(&stmt).await?;
+                        }
+                    }
+                    Ok(total)
+                }
             }
         };
         run.await.map_err(ctx)
@@ -732,6 +1038,16 @@ impl Store for TdengineStore {
     ) -> Option<StatementText> {
         statement_text(spec, operation, query)
     }
+}
+
+/// A timestamp in ticks of the database precision, as UTC text for messages.
+fn describe_ticks(ticks: i64, layout: &Layout) -> String {
+    let nanos = i128::from(ticks) * i128::from(layout.precision.nanos_per_tick());
+    i64::try_from(nanos)
+        .ok()
+        .and_then(arrow::temporal_conversions::timestamp_ns_to_datetime)
+        .map(|t| format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S%.f")))
+        .unwrap_or_else(|| format!("{ticks} ticks"))
 }
 
 fn first_int(rows: &[Vec<Value>]) -> u64 {
@@ -766,7 +1082,7 @@ pub fn statement_text(
         (Operation::Delete, Some(q)) => {
             match sql::delete_plan(spec, &layout, q, Render::Placeholders).ok()? {
                 DeletePlan::Stable { delete, .. } => delete,
-                DeletePlan::Subtables { select } => select,
+                DeletePlan::Subtables { select } | DeletePlan::Rows { select } => select,
             }
         }
         _ => return None,

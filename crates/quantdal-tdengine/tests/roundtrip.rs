@@ -180,7 +180,7 @@ fn grouping_by_series_keeps_every_row_once() {
     assert_eq!(series.len(), 3);
     let a1 = &series[0];
     assert_eq!(a1.tags, vec![TagValue::Str("A".into()), TagValue::Int(1)]);
-    assert_eq!(a1.table, subtable_name(&a1.tags));
+    assert_eq!(a1.table, subtable_name(&l.stable, &a1.tags));
     assert_eq!(a1.first_row, 0);
     assert_eq!(a1.rows.num_rows(), 2);
     let bid = a1
@@ -218,7 +218,7 @@ fn tag_too_long_is_a_typed_error_naming_class_column_row_and_subtable() {
     assert_eq!(err.class(), Some("ticks"));
     assert_eq!(err.column(), Some("symbol"));
     assert_eq!(err.row(), Some(2));
-    let expected = subtable_name(&[TagValue::Str(format!("x{}", "😀".repeat(16)))]);
+    let expected = subtable_name(&l.stable, &[TagValue::Str(format!("x{}", "😀".repeat(16)))]);
     assert!(err.message().contains(&expected), "{err}");
     assert!(err.message().contains("VARCHAR(64)"), "{err}");
 }
@@ -302,20 +302,10 @@ async fn open_reports_malformed_unreachable_and_unsupported_dsns_without_the_pas
     use quantdal_core::{StoreKind, StoreSettings};
     use quantdal_tdengine::TdengineStore;
     let settings = |dsn: Option<&str>| StoreSettings {
-        name: "market".into(),
-        kind: StoreKind::Tdengine,
-        path: None,
-        read_only: false,
-        threads: None,
-        memory_limit: None,
         pool_size: Some(2),
         url: dsn.map(str::to_string),
-        read_url: None,
-        timescale: None,
-        schema: None,
         connect_timeout_ms: Some(2_000),
-        statement_timeout_ms: None,
-        idle_timeout_ms: None,
+        ..StoreSettings::new("market", StoreKind::Tdengine)
     };
     let err = TdengineStore::open(&settings(None)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
@@ -343,4 +333,21 @@ async fn open_reports_malformed_unreachable_and_unsupported_dsns_without_the_pas
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert!(!err.to_string().contains("hunter2"));
     }
+}
+
+/// Without libtaos a native DSN fails at open with a typed error that says where the library is looked for,
+/// never a panic (the library is loaded at run time, so the build itself never needs it).
+#[cfg(feature = "native")]
+#[tokio::test]
+async fn native_without_libtaos_is_a_config_error_naming_taos_library_path() {
+    let settings = quantdal_core::StoreSettings {
+        url: Some("taos://root:s3cret@127.0.0.1:6030?libraryPath=/nonexistent/libtaos.so".into()),
+        ..quantdal_core::StoreSettings::new("native", quantdal_core::StoreKind::Tdengine)
+    };
+    let err = quantdal_tdengine::TdengineStore::open(&settings)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.to_string().contains("TAOS_LIBRARY_PATH"), "{err}");
+    assert!(!err.to_string().contains("s3cret"), "{err}");
 }

@@ -199,16 +199,31 @@ fn delete_and_count_statements() {
         "delete_count",
         format!("{by_time:#?}\n{by_tag:#?}\n{}\n{}", sub.sql, count.sql)
     );
-    // Value predicates cannot drive a TDengine DELETE.
-    let err = sql::delete_plan(
+    // Value predicates cannot drive a TDengine DELETE: the matching rows are found first, then each sub-table
+    // deletes exactly their timestamps.
+    let by_value = sql::delete_plan(
         &spec,
         &l,
         &query(&spec, range().filter(col("price").gt(1.0))),
         Render::Literals,
     )
-    .unwrap_err();
-    assert_eq!(err.kind(), quantdal_core::ErrorKind::Unsupported);
-    assert_eq!(err.column(), Some("price"));
+    .unwrap();
+    // Matches at 1, 2, 5 and 7 (out of order, as a server may return them): three windows, never over 3 or 6.
+    let mut found = vec![
+        (5, true),
+        (1, true),
+        (3, false),
+        (2, true),
+        (6, false),
+        (7, true),
+        (4, false),
+    ];
+    let rows = sql::delete_rows(&spec, &l, "t_600000_sh_0123", &mut found).unwrap();
+    insta::assert_snapshot!(
+        "delete_by_value",
+        format!("{by_value:#?}\n{}", rows.join("\n"))
+    );
+    assert!(sql::delete_rows(&spec, &l, "t`x", &mut [(1, true)]).is_err());
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use quantdal_core::{Catalog, Error, ErrorKind, Result, Settings, StoreKind};
+use quantdal_core::{Catalog, Result, Settings};
 
 use crate::ClassInfo;
 
@@ -47,7 +47,7 @@ impl Config {
             .classes()
             .iter()
             .filter_map(|spec| {
-                let store = self.settings.resolve(&spec.store)?;
+                let store = self.settings.route_for(&spec.name, &spec.store)?;
                 Some(ClassInfo {
                     class: spec.name.clone(),
                     category: spec.category,
@@ -61,37 +61,55 @@ impl Config {
             .collect()
     }
 
+    /// What every store's spool holds, read from its folder without opening any store (so it works while a
+    /// writer holds the embedded file, or the stores are down).
+    pub fn spool_status(&self) -> Result<Vec<crate::spool::SpoolStatus>> {
+        let mut out = Vec::new();
+        for store in self.settings.stores.values() {
+            if let Some(spool) = &store.spool {
+                if spool.dir.is_dir() {
+                    let dir = crate::spool::SpoolDir::open(&spool.dir)?;
+                    out.extend(crate::spool::status_of(&store.name, &dir)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the spooled batches of `class` in every store's spool without saving them; returns their rows.
+    pub fn spool_discard(&self, class: &str) -> Result<u64> {
+        if self.catalog.get(class).is_none() {
+            return Err(quantdal_core::Error::new(
+                quantdal_core::ErrorKind::UnknownClass,
+                "no such class",
+            )
+            .with_class(class.to_string()));
+        }
+        let mut rows = 0;
+        for store in self.settings.stores.values() {
+            if let Some(spool) = &store.spool {
+                if spool.dir.is_dir() {
+                    rows += crate::spool::discard_in(
+                        &crate::spool::SpoolDir::open(&spool.dir)?,
+                        class,
+                    )?
+                    .0;
+                }
+            }
+        }
+        Ok(rows)
+    }
+
     /// The statements `provision` would run, per store and class, computed offline.
     pub fn provision_plan(&self) -> Result<ProvisionPlan> {
         let mut plan = ProvisionPlan::new();
         for spec in self.catalog.classes() {
-            let Some(store) = self.settings.resolve(&spec.store) else {
+            let Some(store) = self.settings.route_for(&spec.name, &spec.store) else {
                 continue;
             };
-            let ddl = match store.kind {
-                StoreKind::Duckdb => quantdal_duckdb::create_statements(spec),
-                StoreKind::Postgres => {
-                    let schema = spec
-                        .options
-                        .postgres
-                        .as_ref()
-                        .and_then(|p| p.schema.clone())
-                        .or_else(|| store.schema.clone())
-                        .unwrap_or_else(|| "public".into());
-                    quantdal_postgres::provision_statements(spec, &schema)
-                }
-                StoreKind::Tdengine => quantdal_tdengine::provision_statements(spec),
-                other => {
-                    return Err(Error::new(
-                        ErrorKind::Unsupported,
-                        format!(
-                            "store `{}` is of kind {other}, which this build does not include yet",
-                            store.name
-                        ),
-                    )
-                    .with_class(spec.name.clone()))
-                }
-            };
+            let ddl = crate::backends::of(store)?
+                .provision_plan(store, spec)
+                .map_err(|e| e.with_class(spec.name.clone()))?;
             plan.entry(store.name.clone())
                 .or_default()
                 .push((spec.name.clone(), ddl));

@@ -8,8 +8,8 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use quantdal_core::settings::RetrySettings;
 use quantdal_core::{
-    BatchStream, Interval, Migration, Operation, ProvisionStatus, Query, Result, StatementText,
-    Store, StoreInfo, TableSpec,
+    BatchStream, Gauge, InfoBar, Interval, Migration, Operation, ProvisionStatus, Query, Result,
+    StatementText, Store, StoreInfo, TableSpec,
 };
 
 /// Wraps a store in another store.
@@ -101,6 +101,17 @@ impl Store for RetryStore {
         self.run(|| self.inner.kline(spec, interval, query.clone()))
             .await
     }
+    async fn bars(
+        &self,
+        spec: &Arc<TableSpec>,
+        bar: InfoBar,
+        query: Query,
+    ) -> Result<Vec<RecordBatch>> {
+        self.run(|| self.inner.bars(spec, bar, query.clone())).await
+    }
+    async fn history(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        self.run(|| self.inner.history(spec, query.clone())).await
+    }
     async fn delete(&self, spec: &Arc<TableSpec>, query: Query) -> Result<u64> {
         self.run(|| self.inner.delete(spec, query.clone())).await
     }
@@ -123,6 +134,30 @@ impl Store for RetryStore {
         query: Option<&Query>,
     ) -> Option<StatementText> {
         self.inner.statement(spec, operation, query)
+    }
+    fn gauges(&self) -> Vec<Gauge> {
+        self.inner.gauges()
+    }
+    async fn subscribe(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        self.inner.subscribe(spec, query).await
+    }
+
+    async fn sql(&self, request: &quantdal_core::SqlRequest) -> Result<BatchStream> {
+        self.inner.sql(request).await
+    }
+    async fn summarize(
+        &self,
+        spec: &Arc<TableSpec>,
+        query: Query,
+        by_day: bool,
+    ) -> Result<Vec<quantdal_core::SeriesSummary>> {
+        self.inner.summarize(spec, query, by_day).await
+    }
+    async fn storage(&self, specs: &[Arc<TableSpec>]) -> Result<quantdal_core::StorageReport> {
+        self.inner.storage(specs).await
+    }
+    async fn compact(&self, specs: &[Arc<TableSpec>]) -> Result<Vec<String>> {
+        self.inner.compact(specs).await
     }
 }
 
@@ -222,6 +257,27 @@ impl Store for TracingStore {
         self.record("kline", spec, t, &r, rows);
         r
     }
+    async fn bars(
+        &self,
+        spec: &Arc<TableSpec>,
+        bar: InfoBar,
+        query: Query,
+    ) -> Result<Vec<RecordBatch>> {
+        let t = Instant::now();
+        let r = self.inner.bars(spec, bar, query).await;
+        let rows = r
+            .as_ref()
+            .ok()
+            .map(|b| b.iter().map(|b| b.num_rows() as u64).sum());
+        self.record("kline", spec, t, &r, rows);
+        r
+    }
+    async fn history(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        let t = Instant::now();
+        let r = self.inner.history(spec, query).await;
+        self.record("load", spec, t, &r, None);
+        r
+    }
     async fn delete(&self, spec: &Arc<TableSpec>, query: Query) -> Result<u64> {
         let t = Instant::now();
         let r = self.inner.delete(spec, query).await;
@@ -248,5 +304,29 @@ impl Store for TracingStore {
         query: Option<&Query>,
     ) -> Option<StatementText> {
         self.inner.statement(spec, operation, query)
+    }
+    fn gauges(&self) -> Vec<Gauge> {
+        self.inner.gauges()
+    }
+    async fn subscribe(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        self.inner.subscribe(spec, query).await
+    }
+
+    async fn sql(&self, request: &quantdal_core::SqlRequest) -> Result<BatchStream> {
+        self.inner.sql(request).await
+    }
+    async fn summarize(
+        &self,
+        spec: &Arc<TableSpec>,
+        query: Query,
+        by_day: bool,
+    ) -> Result<Vec<quantdal_core::SeriesSummary>> {
+        self.inner.summarize(spec, query, by_day).await
+    }
+    async fn storage(&self, specs: &[Arc<TableSpec>]) -> Result<quantdal_core::StorageReport> {
+        self.inner.storage(specs).await
+    }
+    async fn compact(&self, specs: &[Arc<TableSpec>]) -> Result<Vec<String>> {
+        self.inner.compact(specs).await
     }
 }

@@ -12,11 +12,28 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
+mod backends;
+pub mod backup;
+mod cache;
 mod checks;
+pub mod checksum;
+pub mod compact;
 mod config;
+pub mod copy;
+pub mod filters;
 pub mod layers;
 pub mod monitoring;
 mod open;
+pub mod overview;
+pub mod spool;
+pub mod sql;
+
+/// Call once before the process exits: stores whose client library waits at exit (libtaos's heartbeat
+/// join, ~1.2 s after native TDengine connections) are told not to. The CLI does this.
+pub fn prepare_exit() {
+    quantdal_tdengine::prepare_exit();
+}
 
 /// The monitoring crate: records, the monitoring store's queries, the dashboard server.
 pub use quantdal_monitor as monitor;
@@ -32,9 +49,9 @@ use futures::TryStreamExt;
 pub use config::{Config, ProvisionPlan};
 pub use open::OpenOptions;
 pub use quantdal_core::{
-    col, BatchStream, Catalog, Category, Error, ErrorKind, Interval, Load, Migration, Op, Order,
-    Predicate, ProvisionStatus, Result, SaveOptions, Settings, Store, StoreInfo, StoreKind,
-    TableSpec, Timestamp, Value,
+    col, BatchStream, Capabilities, Catalog, Category, Error, ErrorKind, InfoBar, Interval, Load,
+    Migration, Op, Order, Predicate, ProvisionStatus, Result, SaveOptions, Settings, Store,
+    StoreInfo, StoreKind, TableSpec, Timestamp, Value,
 };
 
 use quantdal_core::kline::check_interval;
@@ -49,6 +66,9 @@ pub struct SaveReport {
     pub table: String,
     pub rows: u64,
     pub elapsed: Duration,
+    /// The store was unavailable: the batch is in the local spool, durably, and reaches the store when it
+    /// answers again (it is not visible to loads until then).
+    pub spooled: bool,
 }
 
 /// One class as the router sees it.
@@ -91,7 +111,7 @@ pub struct Dal {
     routes: HashMap<String, Arc<dyn Store>>,
     stores: BTreeMap<String, Arc<dyn Store>>,
     monitor: Option<monitor::Monitor>,
-    pools: Vec<Arc<quantdal_postgres::PostgresStore>>,
+    spools: HashMap<String, Arc<spool::Spool>>,
 }
 
 impl std::fmt::Debug for Dal {
@@ -138,7 +158,7 @@ impl Dal {
             routes: opened.routes,
             stores: opened.stores,
             monitor: opened.monitor,
-            pools: opened.pools,
+            spools: opened.spools,
         })
     }
 
@@ -165,25 +185,10 @@ impl Dal {
         }
     }
 
-    /// Live gauges for `/metrics`: PostgreSQL pool connections and this process's dropped records.
+    /// Live gauges for `/metrics`: what each store reports (pool connections…) and this process's
+    /// dropped monitoring records.
     pub fn gauges(&self) -> Vec<monitor::serve::Gauge> {
-        let mut out = Vec::new();
-        for pool in &self.pools {
-            let (open, idle) = pool.pool_state();
-            let labels = format!("store=\"{}\"", pool.info().name);
-            out.push(monitor::serve::Gauge {
-                metric: "quantdal_pool_connections".into(),
-                help: "Open connections of a store's pool.".into(),
-                labels: labels.clone(),
-                value: f64::from(open),
-            });
-            out.push(monitor::serve::Gauge {
-                metric: "quantdal_pool_idle_connections".into(),
-                help: "Idle connections of a store's pool.".into(),
-                labels,
-                value: f64::from(idle),
-            });
-        }
+        let mut out: Vec<_> = self.stores.values().flat_map(|s| s.gauges()).collect();
         if let Some(m) = &self.monitor {
             out.push(monitor::serve::Gauge {
                 metric: "quantdal_monitor_dropped_records".into(),
@@ -315,7 +320,12 @@ impl Dal {
         let started = Instant::now();
         let (spec, store) = self.route(class)?;
         let normalized = normalize_batch(&spec, batch, options)?;
-        let rows = store.save(&spec, normalized).await?;
+        let (rows, spooled) = spool::SPOOLED
+            .scope(std::cell::Cell::new(false), async {
+                let rows = store.save(&spec, normalized).await?;
+                Ok::<_, Error>((rows, spool::SPOOLED.with(|s| s.get())))
+            })
+            .await?;
         let info = store.info();
         Ok(SaveReport {
             class: spec.name.clone(),
@@ -324,7 +334,15 @@ impl Dal {
             table: spec.table.clone(),
             rows,
             elapsed: started.elapsed(),
+            spooled,
         })
+    }
+
+    /// Checks `batch` against `class` exactly as `save` would (types, nulls, keys, lengths) without saving
+    /// it: an import validates a whole file this way before writing any of it.
+    pub fn validate(&self, class: &str, batch: &RecordBatch, options: &SaveOptions) -> Result<()> {
+        let spec = self.spec(class)?;
+        normalize_batch(&spec, batch, options).map(|_| ())
     }
 
     /// Rows of `class` matching `load`, as a stream of batches (for results too large to hold at once).
@@ -347,9 +365,26 @@ impl Dal {
     }
 
     /// OHLCV + amount + count bars of `interval` (`1m`, `5m`, `1h`, `1d`…) computed in the store from the
-    /// class's ticks or finer bars.
+    /// class's ticks or finer bars; or information-driven bars, `ticks:N`, `volume:V` or `dollar:D`, which
+    /// add each bar's `first_time` and `last_time` (the boundary rule: `quantdal_core::bars`,
+    /// docs/versions.md).
     pub async fn kline(&self, class: &str, interval: &str, load: Load) -> Result<Vec<RecordBatch>> {
+        if InfoBar::is_info_bar(interval) {
+            return self.info_bars(class, interval, load).await;
+        }
         let (spec, store) = self.route(class)?;
+        let info = store.info();
+        if !info.capabilities.kline {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "store `{}` ({}) does not compute kline bars; route the class to a store that keeps its \
+                     history",
+                    info.name, info.kind
+                ),
+            )
+            .with_class(class.to_string()));
+        }
         let interval: Interval = interval
             .parse()
             .map_err(|e: Error| e.with_class(class.to_string()))?;
@@ -358,9 +393,55 @@ impl Dal {
         store.kline(&spec, interval, query).await
     }
 
-    /// Deletes the rows matching `load`, which must name a range or a filter (see [`Dal::truncate`]).
+    async fn info_bars(&self, class: &str, bars: &str, load: Load) -> Result<Vec<RecordBatch>> {
+        let (spec, store) = self.route(class)?;
+        let bar: InfoBar = bars
+            .parse()
+            .map_err(|e: Error| e.with_class(class.to_string()))?;
+        let info = store.info();
+        if !info.capabilities.full_history {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "store `{}` ({}) keeps only recent rows, so bars over its history would be partial; route the \
+                     class to a store that keeps its history",
+                    info.name, info.kind
+                ),
+            )
+            .with_class(class.to_string()));
+        }
+        quantdal_core::bars::check_bars(&spec, bar)?;
+        let query = load.resolve(&spec)?;
+        store.bars(&spec, bar, query).await
+    }
+
+    /// Every revision of the keys of a versioned class that `load` selects (its range and filters apply to
+    /// each revision; `as_of` keeps the revisions known by then), with `_known_at` (when it became known)
+    /// and `_deleted` (a tombstone), in key order then knowledge order. Pin one key with tag filters and an
+    /// equality on each other key column.
+    pub async fn history(&self, class: &str, load: Load) -> Result<Vec<RecordBatch>> {
+        let (spec, store) = self.route(class)?;
+        if spec.versions.is_none() {
+            return Err(Error::invalid_query(
+                "the class keeps no revisions (declare `versions: true` in table_config.yaml)",
+            )
+            .with_class(class.to_string()));
+        }
+        let query = load.resolve(&spec)?;
+        store.history(&spec, query).await?.try_collect().await
+    }
+
+    /// Deletes the rows matching `load`, which must name a range or a filter (see [`Dal::truncate`]). On a
+    /// versioned class a delete is a tombstone: the keys' history stays, and loads as of an earlier time
+    /// still see the rows.
     pub async fn delete(&self, class: &str, load: Load) -> Result<u64> {
         let (spec, store) = self.route(class)?;
+        if load.as_of.is_some() {
+            return Err(Error::invalid_query(
+                "a delete applies to the rows as known now: as_of does not apply to it",
+            )
+            .with_class(class.to_string()));
+        }
         if load.is_unfiltered() {
             return Err(Error::invalid_query(
                 "delete without a range or filter would remove every row; use truncate for that",
@@ -388,6 +469,40 @@ impl Dal {
     pub async fn count(&self, class: &str) -> Result<u64> {
         let (spec, store) = self.route(class)?;
         store.count(&spec).await
+    }
+
+    /// The rows saved to `class` from now on (by any process) whose series match `load`'s tag filters, as
+    /// Arrow batches projected as `load` says. Needs the class on Redis or in the latest-row cache;
+    /// at-least-once and in save order (docs/redis.md). The stream ends only when dropped.
+    pub async fn subscribe(&self, class: &str, load: Load) -> Result<BatchStream> {
+        let (spec, store) = self.route(class)?;
+        if load.start.is_some() || load.end.is_some() || load.limit.is_some() {
+            return Err(Error::invalid_query(
+                "a subscription delivers rows as they are saved: it takes tag filters, predicates and columns, \
+                 not a time range or limit",
+            )
+            .with_class(class.to_string()));
+        }
+        let query = load.resolve(&spec)?;
+        store.subscribe(&spec, query).await
+    }
+
+    /// What every store's spool holds, per class.
+    pub fn spool_status(&self) -> Result<Vec<spool::SpoolStatus>> {
+        let mut out = Vec::new();
+        for s in self.spools.values() {
+            out.extend(s.status()?);
+        }
+        out.sort_by(|a, b| (&a.store, &a.class).cmp(&(&b.store, &b.class)));
+        Ok(out)
+    }
+
+    /// Replays every spool now (rather than waiting for the background replayer); returns what is left.
+    pub async fn spool_replay(&self) -> Result<Vec<spool::SpoolStatus>> {
+        for s in self.spools.values() {
+            spool::replay_now(s).await?;
+        }
+        self.spool_status()
     }
 
     /// The store a class routes to, for callers that want to bypass the router (benchmarks, tools).

@@ -121,7 +121,11 @@ pub async fn run(dal: &Dal, n_symbols: usize, n_days: usize, seed: u64) -> Resul
     timed.save(dal, "order_records", trading.orders).await?;
     timed.save(dal, "trade_records", trading.trades).await?;
     timed
-        .save(dal, "position_records", trading.positions)
+        .save(dal, "position_records", trading.positions.clone())
+        .await?;
+    // The realtime view of the same snapshots: the store keeps the newest per account and symbol.
+    timed
+        .save(dal, "realtime_positions", trading.positions)
         .await?;
     timed.save(dal, "account_funds", trading.funds).await?;
     for (class, batch) in derived::meta()? {

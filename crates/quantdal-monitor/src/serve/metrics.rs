@@ -7,15 +7,8 @@ use std::fmt::Write;
 use crate::db::MetricTotal;
 use crate::effects::LATENCY_BUCKETS;
 
-/// A gauge sample supplied by the embedding process.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gauge {
-    pub metric: String,
-    pub help: String,
-    /// Rendered label set, e.g. `store="embedded"`.
-    pub labels: String,
-    pub value: f64,
-}
+/// A gauge sample supplied by the embedding process (the stores report them).
+pub use quantdal_core::Gauge;
 
 const HISTOGRAM: &str = "quantdal_operation_duration_seconds";
 

@@ -47,6 +47,7 @@ impl FakeStore {
                 name: "fake".into(),
                 kind: StoreKind::Duckdb,
                 location: "memory".into(),
+                capabilities: quantdal_core::Capabilities::RELATIONAL,
             },
             delay: Duration::ZERO,
             fail_saves: false,

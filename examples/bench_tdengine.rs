@@ -1,0 +1,258 @@
+//! TDengine store benchmark (docs/benchmarks.md): the demo's `tick_data` schema, `SERIES` symbols × `PER`
+//! ticks spread over one day; one run of save, range load into Arrow, `latest` of every series and a 5-minute
+//! `kline`, plus the process's peak RSS. Against any TDengine DSN:
+//!
+//! TDENGINE_DSN=taos://root:taosdata@localhost:6030 \
+//!   cargo run --release -p quantdal-examples --features quantdal/tdengine-native --example bench_tdengine -- \
+//!   [all|save|stream] [SERIES] [PER] [PARQUET_OUT]
+//!
+//! `all` (default) provisions database `qd_bench` (dropping what the class holds first), saves, then reads.
+//! `save` only saves (peak RSS of a save); `stream` only streams every row of the class (peak RSS of a large
+//! load, which must stay bounded). With PARQUET_OUT the rows are also written there (zstd) for
+//! `scripts/tdengine_baseline.py`, which does the same work with taospy and measures bytes on disk.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use futures::StreamExt;
+use quantdal::{Catalog, Dal, Load, OpenOptions, Settings, Timestamp};
+
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// 2024-01-02 00:00 UTC.
+const START: i64 = 1_704_153_600_000;
+
+const CATALOG: &str = r#"
+version: 1
+classes:
+  - name: tick_data
+    category: market
+    store: td
+    time: { column: ts, precision: ms }
+    tags: [symbol]
+    columns:
+      - { name: ts, type: TIMESTAMP, nullable: false }
+      - { name: symbol, type: VARCHAR(16), nullable: false }
+      - { name: price, type: DOUBLE, nullable: false }
+      - { name: volume, type: BIGINT, nullable: false }
+      - { name: amount, type: DOUBLE, nullable: false }
+      - { name: bid_price1, type: DOUBLE, nullable: false }
+      - { name: bid_volume1, type: BIGINT, nullable: false }
+      - { name: ask_price1, type: DOUBLE, nullable: false }
+      - { name: ask_volume1, type: BIGINT, nullable: false }
+      - { name: direction, type: VARCHAR(1), nullable: true }
+    kline: { price: price, volume: volume, amount: amount }
+    options: { tdengine: { database: qd_bench } }
+"#;
+
+/// `series` symbols × `per` ticks each, evenly over one day, on a 0.01 price grid; grouped by symbol.
+fn ticks(series: usize, per: usize, first_series: usize) -> AnyResult<RecordBatch> {
+    let n = series * per;
+    let step = 86_400_000 / per.max(1) as i64;
+    let (mut ts, mut sym, mut price, mut vol, mut amt) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut bp, mut bv, mut ap, mut av, mut dir) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut state: u64 = 42;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for s in first_series..first_series + series {
+        let name = format!(
+            "{:06}.{}",
+            600_000 + s,
+            if s % 2 == 0 { "SH" } else { "SZ" }
+        );
+        let mut cents = 1_000 + (next() % 5_000) as i64;
+        for i in 0..per {
+            cents = (cents + (next() % 3) as i64 - 1).max(1);
+            let p = cents as f64 / 100.0;
+            let v = ((next() % 50) as i64 + 1) * 100;
+            ts.push(START + i as i64 * step);
+            sym.push(name.clone());
+            price.push(p);
+            vol.push(v);
+            amt.push(p * v as f64);
+            bp.push(p - 0.01);
+            bv.push(((next() % 90) as i64 + 1) * 100);
+            ap.push(p + 0.01);
+            av.push(((next() % 90) as i64 + 1) * 100);
+            dir.push(Some(["B", "S", "N"][(next() % 3) as usize]));
+        }
+    }
+    Ok(RecordBatch::try_from_iter(vec![
+        (
+            "ts",
+            Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")) as _,
+        ),
+        ("symbol", Arc::new(StringArray::from(sym)) as _),
+        ("price", Arc::new(Float64Array::from(price)) as _),
+        ("volume", Arc::new(Int64Array::from(vol)) as _),
+        ("amount", Arc::new(Float64Array::from(amt)) as _),
+        ("bid_price1", Arc::new(Float64Array::from(bp)) as _),
+        ("bid_volume1", Arc::new(Int64Array::from(bv)) as _),
+        ("ask_price1", Arc::new(Float64Array::from(ap)) as _),
+        ("ask_volume1", Arc::new(Int64Array::from(av)) as _),
+        ("direction", Arc::new(StringArray::from(dir)) as _),
+    ])?)
+}
+
+/// Peak resident set of this process so far (`VmHWM`), in MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn rate(rows: usize, d: Duration) -> String {
+    format!("{:.0} rows/s", rows as f64 / d.as_secs_f64())
+}
+
+async fn open(dsn: &str) -> AnyResult<Dal> {
+    let yaml = format!(
+        "version: 1\ntables: bench.yaml\nstores:\n  td:\n    kind: tdengine\n    dsn: \"{dsn}\"\n"
+    );
+    let settings = Settings::from_yaml(
+        &yaml,
+        "<bench settings>",
+        std::path::Path::new("."),
+        &|_| None,
+    )?;
+    let catalog = Catalog::from_yaml(CATALOG, "bench")?;
+    Ok(Dal::from_parts(settings, catalog, OpenOptions::default()).await?)
+}
+
+fn whole_day() -> AnyResult<Load> {
+    Ok(Load::range(
+        Timestamp::from_millis(START).ok_or("start")?
+            ..Timestamp::from_millis(START + 86_400_000).ok_or("end")?,
+    ))
+}
+
+#[tokio::main]
+async fn main() -> AnyResult<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).cloned().unwrap_or_else(|| "all".into());
+    let series: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(1_000);
+    let per: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(1_000);
+    let parquet_out = args.get(4).cloned();
+    let dsn = std::env::var("TDENGINE_DSN")
+        .unwrap_or_else(|_| "taos://root:taosdata@localhost:6030".into());
+    let dal = open(&dsn).await?;
+    let rows = series * per;
+
+    if mode == "stream" {
+        // Every row of the class, batch by batch: memory must not grow with the result.
+        let t = Instant::now();
+        let mut stream = dal.load_stream("tick_data", whole_day()?).await?;
+        let mut n = 0usize;
+        while let Some(batch) = stream.next().await {
+            n += batch?.num_rows();
+        }
+        let d = t.elapsed();
+        println!(
+            "stream: {n} rows in {:.3} s = {}; peak RSS {:.0} MiB",
+            d.as_secs_f64(),
+            rate(n, d),
+            peak_rss_mib()
+        );
+        return Ok(());
+    }
+
+    dal.provision().await?;
+    if mode == "all" {
+        dal.truncate("tick_data").await?;
+    }
+    // Large saves are generated and sent in slices of 1,000 series (1M rows at the default shape).
+    let chunk_series = (1_000_000 / per.max(1)).clamp(1, series);
+    let mut save_time = Duration::ZERO;
+    let mut first = 0;
+    while first < series {
+        let n = chunk_series.min(series - first);
+        let batch = ticks(n, per, first)?;
+        if let (Some(path), 0) = (&parquet_out, first) {
+            let file = std::fs::File::create(path)?;
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                .build();
+            let mut writer =
+                parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+            writer.write(&batch)?;
+            writer.close()?;
+        }
+        let t = Instant::now();
+        dal.save("tick_data", &batch).await?;
+        save_time += t.elapsed();
+        first += n;
+    }
+    println!(
+        "save: {rows} rows in {:.3} s = {}; peak RSS {:.0} MiB",
+        save_time.as_secs_f64(),
+        rate(rows, save_time),
+        peak_rss_mib()
+    );
+    if mode == "save" {
+        return Ok(());
+    }
+
+    let t = Instant::now();
+    let loaded = dal.load("tick_data", whole_day()?).await?;
+    let d = t.elapsed();
+    let n: usize = loaded.iter().map(|b| b.num_rows()).sum();
+    println!(
+        "load: {n} rows into Arrow in {:.3} s = {}",
+        d.as_secs_f64(),
+        rate(n, d)
+    );
+    drop(loaded);
+
+    let mut times = Vec::new();
+    let mut found = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let latest = dal.latest("tick_data", Load::all()).await?;
+        times.push(t.elapsed());
+        found = latest.iter().map(|b| b.num_rows()).sum::<usize>();
+    }
+    times.sort();
+    println!(
+        "latest: {found} series, median {:.1} ms (of 5)",
+        times[2].as_secs_f64() * 1e3
+    );
+
+    let mut times = Vec::new();
+    let mut bars = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let k = dal.kline("tick_data", "5m", whole_day()?).await?;
+        times.push(t.elapsed());
+        bars = k.iter().map(|b| b.num_rows()).sum::<usize>();
+    }
+    times.sort();
+    println!(
+        "kline 5m: {bars} bars, median {:.1} ms (of 5)",
+        times[2].as_secs_f64() * 1e3
+    );
+    Ok(())
+}
