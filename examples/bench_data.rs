@@ -9,11 +9,30 @@ pub type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// `rows` ticks over 500 symbols, 3 s apart, on a 0.01 price grid.
 pub fn ticks(rows: usize) -> AnyResult<RecordBatch> {
-    let symbols = 500;
-    let per = rows.div_ceil(symbols);
-    let start = 1_704_159_000_000i64;
-    let (mut ts, mut sym, mut price, mut vol, mut amt) = (vec![], vec![], vec![], vec![], vec![]);
-    let (mut bp, mut bv, mut ap, mut av, mut dir) = (vec![], vec![], vec![], vec![], vec![]);
+    let grid = tick_grid(0, 500, rows.div_ceil(500), 1_704_159_000_000, 3_000)?;
+    Ok(grid.slice(0, rows.min(grid.num_rows())))
+}
+
+/// `series` symbols (numbered from `first_series`) × `per` ticks each, `step_ms` apart from `start_ms`, on a
+/// 0.01 price grid, grouped by symbol. The same seed every call, so every benchmark saves the same values.
+pub fn tick_grid(
+    first_series: usize,
+    series: usize,
+    per: usize,
+    start_ms: i64,
+    step_ms: i64,
+) -> AnyResult<RecordBatch> {
+    let n = series * per;
+    let mut ts = Vec::with_capacity(n);
+    let mut sym = Vec::with_capacity(n);
+    let mut price = Vec::with_capacity(n);
+    let mut vol = Vec::with_capacity(n);
+    let mut amt = Vec::with_capacity(n);
+    let mut bp = Vec::with_capacity(n);
+    let mut bv = Vec::with_capacity(n);
+    let mut ap = Vec::with_capacity(n);
+    let mut av = Vec::with_capacity(n);
+    let mut dir = Vec::with_capacity(n);
     let mut state: u64 = 42;
     let mut next = || {
         state ^= state << 13;
@@ -21,7 +40,7 @@ pub fn ticks(rows: usize) -> AnyResult<RecordBatch> {
         state ^= state << 17;
         state
     };
-    'outer: for s in 0..symbols {
+    for s in first_series..first_series + series {
         let name = format!(
             "{:06}.{}",
             600_000 + s,
@@ -29,13 +48,10 @@ pub fn ticks(rows: usize) -> AnyResult<RecordBatch> {
         );
         let mut cents = 1_000 + (next() % 5_000) as i64;
         for i in 0..per {
-            if ts.len() == rows {
-                break 'outer;
-            }
             cents = (cents + (next() % 3) as i64 - 1).max(1);
             let p = cents as f64 / 100.0;
             let v = ((next() % 50) as i64 + 1) * 100;
-            ts.push(start + i as i64 * 3_000);
+            ts.push(start_ms + i as i64 * step_ms);
             sym.push(name.clone());
             price.push(p);
             vol.push(v);

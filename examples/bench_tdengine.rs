@@ -11,14 +11,16 @@
 //! load, which must stay bounded). With PARQUET_OUT the rows are also written there (zstd) for
 //! `scripts/tdengine_baseline.py`, which does the same work with taospy and measures bytes on disk.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::array::RecordBatch;
 use futures::StreamExt;
 use quantdal::{Catalog, Dal, Load, OpenOptions, Settings, Timestamp};
 
-type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+#[path = "bench_data.rs"]
+#[allow(dead_code)] // shared with the other benchmarks, which use the rest of it
+mod bench_data;
+use bench_data::AnyResult;
 
 /// 2024-01-02 00:00 UTC.
 const START: i64 = 1_704_153_600_000;
@@ -48,67 +50,8 @@ classes:
 
 /// `series` symbols × `per` ticks each, evenly over one day, on a 0.01 price grid; grouped by symbol.
 fn ticks(series: usize, per: usize, first_series: usize) -> AnyResult<RecordBatch> {
-    let n = series * per;
     let step = 86_400_000 / per.max(1) as i64;
-    let (mut ts, mut sym, mut price, mut vol, mut amt) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut bp, mut bv, mut ap, mut av, mut dir) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let mut state: u64 = 42;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    for s in first_series..first_series + series {
-        let name = format!(
-            "{:06}.{}",
-            600_000 + s,
-            if s % 2 == 0 { "SH" } else { "SZ" }
-        );
-        let mut cents = 1_000 + (next() % 5_000) as i64;
-        for i in 0..per {
-            cents = (cents + (next() % 3) as i64 - 1).max(1);
-            let p = cents as f64 / 100.0;
-            let v = ((next() % 50) as i64 + 1) * 100;
-            ts.push(START + i as i64 * step);
-            sym.push(name.clone());
-            price.push(p);
-            vol.push(v);
-            amt.push(p * v as f64);
-            bp.push(p - 0.01);
-            bv.push(((next() % 90) as i64 + 1) * 100);
-            ap.push(p + 0.01);
-            av.push(((next() % 90) as i64 + 1) * 100);
-            dir.push(Some(["B", "S", "N"][(next() % 3) as usize]));
-        }
-    }
-    Ok(RecordBatch::try_from_iter(vec![
-        (
-            "ts",
-            Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")) as _,
-        ),
-        ("symbol", Arc::new(StringArray::from(sym)) as _),
-        ("price", Arc::new(Float64Array::from(price)) as _),
-        ("volume", Arc::new(Int64Array::from(vol)) as _),
-        ("amount", Arc::new(Float64Array::from(amt)) as _),
-        ("bid_price1", Arc::new(Float64Array::from(bp)) as _),
-        ("bid_volume1", Arc::new(Int64Array::from(bv)) as _),
-        ("ask_price1", Arc::new(Float64Array::from(ap)) as _),
-        ("ask_volume1", Arc::new(Int64Array::from(av)) as _),
-        ("direction", Arc::new(StringArray::from(dir)) as _),
-    ])?)
+    bench_data::tick_grid(first_series, series, per, START, step)
 }
 
 /// Peak resident set of this process so far (`VmHWM`), in MiB.
