@@ -124,6 +124,68 @@ pub enum Command {
         #[arg(long, default_value_t = 20240102)]
         seed: u64,
     },
+    /// Run one read-only SELECT over classes (on the store that holds them) and `lake:` Parquet views.
+    Sql {
+        /// One SELECT or WITH … SELECT; class and lake view names are table names.
+        statement: String,
+        /// At most this many rows (default: `sql.max_rows` in quantdal.yaml, else 10,000).
+        #[arg(long)]
+        max_rows: Option<u64>,
+        /// Cancel the statement after this long, e.g. 30s (default: `sql.timeout_ms`, else 30 s).
+        #[arg(long)]
+        timeout: Option<String>,
+        /// Write the result to a Parquet or CSV file (by extension) instead of printing it.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Per series: rows, first and last time (one class, or every class).
+    Overview { class: Option<String> },
+    /// Copy a class to another configured store in chunks, resumably, then verify both sides row by row.
+    Copy {
+        class: String,
+        /// The store to write.
+        #[arg(long)]
+        to: String,
+        /// The store to read (default: where the class is routed now).
+        #[arg(long)]
+        from: Option<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// After a verified copy, route the class to the target in quantdal.yaml (one line; comments kept).
+        #[arg(long)]
+        switch: bool,
+        /// Copy every series, also those already complete on the target (repairs differing values).
+        #[arg(long)]
+        full: bool,
+        /// Rows per save; each is an upsert, so an interrupted copy can simply be run again.
+        #[arg(long, default_value_t = 262_144)]
+        chunk_rows: usize,
+    },
+    /// Stores as a whole: audit what they hold, compact them.
+    Db {
+        #[command(subcommand)]
+        action: DbCommand,
+    },
+    /// Write every class (or `--class` ones) to zstd Parquet files in DIR, with a manifest of checksums.
+    Backup {
+        dir: PathBuf,
+        /// Only these classes (repeatable).
+        #[arg(long = "class")]
+        classes: Vec<String>,
+    },
+    /// Save a backup's classes into the stores they are routed to (or `--to STORE`) and verify them.
+    Restore {
+        dir: PathBuf,
+        /// Only these classes (repeatable).
+        #[arg(long = "class")]
+        classes: Vec<String>,
+        /// Restore into this store instead of each class's route.
+        #[arg(long)]
+        to: Option<String>,
+        /// Rows per save.
+        #[arg(long, default_value_t = 262_144)]
+        chunk_rows: usize,
+    },
     /// Batches saved while their store was unavailable: list them, replay them now, or discard a class's.
     Spool {
         #[command(subcommand)]
@@ -148,6 +210,30 @@ pub enum Command {
         /// How often to run `check` on every class (e.g. 15m; `off` to disable).
         #[arg(long, default_value = "15m")]
         check_every: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Per store and class: rows, bytes on disk, series, time span, last write, drift, undeclared tables;
+    /// spool depth and the monitoring store's size.
+    Audit {
+        /// The stable JSON document (same as --format json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reclaim space: rewrite the embedded file (verified, swapped atomically, the old one kept), VACUUM
+    /// (ANALYZE) the PostgreSQL class tables.
+    Compact {
+        /// Only this store (default: every store that holds classes).
+        #[arg(long)]
+        store: Option<String>,
+        /// Backups of the embedded file to keep beside it.
+        #[arg(long, default_value_t = 2)]
+        keep: usize,
+        /// Say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use quantdal::{Dal, Error, ErrorKind, Load, Result, SaveOptions, TableSpec};
+use quantdal::{BatchStream, Dal, Error, ErrorKind, Load, Result, SaveOptions, TableSpec};
 use quantdal_core::output::projected_schema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +171,7 @@ fn open_chunks(
     Ok((Box::new(chunks), total))
 }
 
-fn progress(show: bool, total: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress(show: bool, total: u64, what: &str) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
@@ -182,7 +182,7 @@ fn progress(show: bool, total: u64, what: &str) -> ProgressBar {
     };
     bar.set_style(
         ProgressStyle::with_template(&format!(
-            "{{spinner}} {what} [{{elapsed_precise}}] {{bar:40}} {{human_pos}}/{{human_len}} rows ({{per_sec}})"
+            "{{spinner}} {what} [{{elapsed_precise}}] {{bar:40}} {{human_pos}}/{{human_len}} rows ({{per_sec}}) {{msg}}"
         ))
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
@@ -265,11 +265,18 @@ fn csv_schema(spec: &TableSpec, path: &Path, timestamps_as_text: bool) -> Result
 
 /// Streams the class's rows matching `load` into a file; returns rows written.
 pub async fn export(dal: &Dal, class: &str, path: &Path, load: Load) -> Result<u64> {
-    let kind = file_kind(path)?;
+    file_kind(path)?;
     // The columns the load returns, for a file with no rows (a projection keeps only its columns).
     let spec = dal.spec(class)?;
     let schema = projected_schema(&spec, &load.resolve(&spec)?.columns);
-    let mut stream = dal.load_stream(class, load).await?;
+    let stream = dal.load_stream(class, load).await?;
+    write_file(path, schema, stream).await
+}
+
+/// Writes a stream of batches to a Parquet (zstd) or CSV file, by extension; `schema` gives the columns
+/// of a file with no rows. Returns rows written.
+pub async fn write_file(path: &Path, schema: SchemaRef, mut stream: BatchStream) -> Result<u64> {
+    let kind = file_kind(path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| file_err(path, e))?;
     }

@@ -1,15 +1,20 @@
 //! `quantdal`: provision, import, export, query and demo from the shell. Errors print one line and exit 1.
 
 mod args;
+mod backup_cmd;
 mod check_cmd;
+mod copy_cmd;
+mod db_cmd;
 mod demo;
 mod filters;
 mod io;
 mod monitor_cmd;
 mod output;
+mod overview_cmd;
 mod run;
 mod serve_cmd;
 mod spool_cmd;
+mod sql_cmd;
 mod watch;
 
 use std::process::ExitCode;

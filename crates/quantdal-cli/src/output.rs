@@ -131,3 +131,11 @@ pub fn print_rows(header: &[&str], rows: &[Vec<String>], format: Format) -> Resu
     }
     Ok(())
 }
+
+/// A report as indented JSON (the stable form of `db audit`, `copy`, `backup`…).
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot encode the report: {e}")))?;
+    let stdout = std::io::stdout();
+    writeln!(stdout.lock(), "{text}").map_err(io_err)
+}

@@ -28,12 +28,12 @@ fn resolve_config(cli: &Cli) -> Result<Config> {
     }
 }
 
-async fn open(config: Config, read_only: bool) -> Result<Dal> {
+pub(crate) async fn open(config: Config, read_only: bool) -> Result<Dal> {
     Dal::from_config(config, OpenOptions { read_only }).await
 }
 
 /// Flushes the monitoring records of a command; a monitoring store that is away is no reason to fail.
-async fn close(dal: Dal) {
+pub(crate) async fn close(dal: Dal) {
     if let Err(e) = dal.close().await {
         eprintln!("note: monitoring records kept in the spill file for the next run: {e}");
     }
@@ -217,7 +217,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let until = duration
                 .as_deref()
-                .map(crate::watch::parse_duration)
+                .map(|d| crate::watch::parse_duration("--for", d))
                 .transpose()?;
             let outcome = crate::watch::run(
                 &dal,
@@ -261,6 +261,70 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let dal = open(config, false).await?;
             demo::run(&dal, symbols, days, seed).await?;
             close(dal).await;
+        }
+        Command::Sql {
+            statement,
+            max_rows,
+            timeout,
+            output,
+        } => {
+            crate::sql_cmd::run(
+                config,
+                &statement,
+                max_rows,
+                timeout.as_deref(),
+                output.as_deref(),
+                format,
+            )
+            .await?
+        }
+        Command::Overview { class } => {
+            crate::overview_cmd::run(config, class.as_deref(), format).await?
+        }
+        Command::Copy {
+            class,
+            to,
+            from,
+            filter,
+            switch,
+            full,
+            chunk_rows,
+        } => {
+            let args = crate::copy_cmd::CopyArgs {
+                class,
+                to,
+                from,
+                load: filters::build_load(&filter)?,
+                switch,
+                full,
+                chunk_rows,
+            };
+            if !crate::copy_cmd::run(config, args, format).await? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Db { action } => crate::db_cmd::run(config, action, format).await?,
+        Command::Backup { dir, classes } => {
+            crate::backup_cmd::run_backup(config, &dir, &classes, format).await?
+        }
+        Command::Restore {
+            dir,
+            classes,
+            to,
+            chunk_rows,
+        } => {
+            let verified = crate::backup_cmd::run_restore(
+                config,
+                &dir,
+                &classes,
+                to.as_deref(),
+                chunk_rows,
+                format,
+            )
+            .await?;
+            if !verified {
+                return Ok(ExitCode::from(1));
+            }
         }
         Command::Spool { action } => {
             let (left, failed) = crate::spool_cmd::run(config, action, format).await?;

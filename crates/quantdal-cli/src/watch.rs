@@ -9,8 +9,9 @@ use quantdal::{Dal, Error, Load, Result};
 use crate::args::Format;
 use crate::output::print_batches;
 
-pub fn parse_duration(text: &str) -> Result<Duration> {
-    let ns = parse_duration_ns(text).map_err(|m| Error::invalid_query(format!("--for: {m}")))?;
+/// A duration flag (`30s`, `5m`); errors name the flag.
+pub fn parse_duration(flag: &str, text: &str) -> Result<Duration> {
+    let ns = parse_duration_ns(text).map_err(|m| Error::invalid_query(format!("{flag}: {m}")))?;
     Ok(Duration::from_nanos(ns.max(0) as u64))
 }
 

@@ -105,6 +105,22 @@ pub struct TableCheck {
     pub checksum: String,
 }
 
+/// `12.3 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
 pub(crate) fn unsupported(store: &str, what: &str) -> Error {
     Error::new(
         ErrorKind::Unsupported,

@@ -13,7 +13,7 @@ use arrow::datatypes::Int64Type;
 use duckdb::{AccessMode, Config, Connection};
 use futures::StreamExt;
 use quantdal_core::admin::{
-    time_ns, FileCompaction, FileStorage, StorageReport, TableCheck, TableStorage,
+    human_bytes, time_ns, FileCompaction, FileStorage, StorageReport, TableCheck, TableStorage,
 };
 use quantdal_core::{
     BatchStream, Error, ErrorKind, Query, Result, SeriesSummary, SqlRequest, TableSpec,
@@ -352,22 +352,6 @@ fn wal_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".wal");
     PathBuf::from(s)
-}
-
-/// `12.3 MiB`.
-pub fn human_bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

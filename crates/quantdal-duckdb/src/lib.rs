@@ -30,7 +30,7 @@ use quantdal_core::{
     Query, Result, StatementText, Store, StoreInfo, StoreKind, TableSpec,
 };
 
-pub use admin::{backups, compact_file, human_bytes, CompactOptions};
+pub use admin::{backups, compact_file, CompactOptions};
 pub use backend::{DuckDbBackend, CAPABILITIES};
 pub use ddl::{column_type, create_statements};
 pub use sql::{Statement, BAR_ORIGIN};

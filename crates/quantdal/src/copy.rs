@@ -33,6 +33,9 @@ pub struct CopyOptions {
     pub load: Load,
     /// Rows per save.
     pub chunk_rows: usize,
+    /// Copy every series, also those that look complete on the target (same rows and span): repairs a
+    /// target whose values differ.
+    pub full: bool,
     pub progress: Option<Progress>,
 }
 
@@ -198,7 +201,7 @@ async fn run_copy(
     report(0);
     for s in &wanted {
         // Same rows and span on the target: copied by an earlier run (the final check proves it).
-        if present.get(&s.series) == Some(s) {
+        if !options.full && present.get(&s.series) == Some(s) {
             skipped += 1;
             done += s.rows;
             report(done);

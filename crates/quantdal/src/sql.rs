@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Schema};
 use futures::StreamExt;
 use quantdal_core::{
     Error, ErrorKind, LakeView, Result, SqlDialect, SqlRequest, Store, StoreKind, TableSpec,
@@ -594,7 +595,7 @@ impl Dal {
         let mut rows = 0u64;
         let mut truncated = false;
         while let Some(batch) = stream.next().await {
-            let batch = batch?;
+            let batch = label_utc(batch?)?;
             let left = max_rows - rows;
             if batch.num_rows() as u64 > left {
                 batches.push(batch.slice(0, left as usize));
@@ -622,6 +623,37 @@ impl Dal {
             elapsed: started.elapsed(),
         })
     }
+}
+
+/// Every store keeps time in UTC, and a naive timestamp column in a result (DuckDB's `TIMESTAMP`, or an
+/// expression over one) is labelled UTC, so SQL results carry the same time zone as loads.
+fn label_utc(batch: RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Timestamp(_, None)))
+    {
+        return Ok(batch);
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        match field.data_type() {
+            DataType::Timestamp(unit, None) => {
+                let utc = DataType::Timestamp(*unit, Some("UTC".into()));
+                // Naive to UTC is a relabelling: the values do not change.
+                columns.push(arrow::compute::cast(column, &utc)?);
+                fields.push(field.as_ref().clone().with_data_type(utc));
+            }
+            _ => {
+                columns.push(column.clone());
+                fields.push(field.as_ref().clone());
+            }
+        }
+    }
+    let schema = Schema::new_with_metadata(fields, schema.metadata().clone());
+    Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
 }
 
 #[cfg(test)]

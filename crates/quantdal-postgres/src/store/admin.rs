@@ -528,7 +528,7 @@ pub(crate) async fn storage(
                 .client
                 .query_one(
                     "SELECT COALESCE(table_bytes, 0) + COALESCE(toast_bytes, 0), COALESCE(index_bytes, 0) \
-                     FROM hypertable_detailed_size(CAST($1 AS regclass))",
+                     FROM hypertable_detailed_size(CAST(CAST($1 AS text) AS regclass))",
                     &[&name],
                 )
                 .await
@@ -538,7 +538,7 @@ pub(crate) async fn storage(
             let row = conn
                 .client
                 .query_one(
-                    "SELECT pg_table_size(CAST($1 AS regclass)), pg_indexes_size(CAST($1 AS regclass))",
+                    "SELECT pg_table_size(CAST(CAST($1 AS text) AS regclass)), pg_indexes_size(CAST(CAST($1 AS text) AS regclass))",
                     &[&name],
                 )
                 .await
