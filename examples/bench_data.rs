@@ -88,3 +88,39 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
 pub fn rate(rows: usize, d: Duration) -> f64 {
     rows as f64 / d.as_secs_f64()
 }
+
+/// The batch with its timestamps tz-less at the same unit: DuckDB's Appender and Arrow scan take UTC that way.
+pub fn strip_tz(batch: &RecordBatch) -> AnyResult<RecordBatch> {
+    let schema = Arc::new(arrow::datatypes::Schema::new(
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                arrow::datatypes::DataType::Timestamp(u, _) => f
+                    .as_ref()
+                    .clone()
+                    .with_data_type(arrow::datatypes::DataType::Timestamp(*u, None)),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    ));
+    Ok(quantdal_core::output::conform_batch(batch, &schema)?)
+}
+
+/// Raw DuckDB's bulk path: the Appender (`append_record_batch`) into `tick_data`, one transaction.
+pub fn append_in_one_transaction(
+    conn: &duckdb::Connection,
+    batch: &RecordBatch,
+) -> AnyResult<Duration> {
+    let plain = strip_tz(batch)?;
+    let started = std::time::Instant::now();
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    {
+        let mut app = conn.appender("tick_data")?;
+        app.append_record_batch(plain)?;
+        app.flush()?;
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(started.elapsed())
+}

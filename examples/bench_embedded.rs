@@ -5,7 +5,6 @@
 //! cargo run --release -p quantdal-examples --example bench_embedded -- [ROWS] [ROUNDS]
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -15,8 +14,9 @@ use quantdal::{Dal, Load, Timestamp};
 use quantdal_core::{normalize_batch, SaveOptions};
 
 #[path = "bench_data.rs"]
+#[allow(dead_code)] // shared with the other benchmarks, which use the rest of it
 mod bench_data;
-use bench_data::{median, rate, ticks, AnyResult};
+use bench_data::{append_in_one_transaction, median, rate, strip_tz, ticks, AnyResult};
 
 /// Plain DuckDB: same DDL, one `INSERT INTO … SELECT * FROM arrow(?)` (no upsert clause, no validation).
 fn raw_duckdb_insert(
@@ -47,34 +47,7 @@ fn raw_duckdb_appender(
     for stmt in quantdal_duckdb::create_statements(spec) {
         conn.execute_batch(&stmt)?;
     }
-    let plain = strip_tz(batch)?;
-    let started = Instant::now();
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    {
-        let mut app = conn.appender("tick_data")?;
-        app.append_record_batch(plain)?;
-        app.flush()?;
-    }
-    conn.execute_batch("COMMIT")?;
-    Ok(started.elapsed())
-}
-
-fn strip_tz(batch: &RecordBatch) -> AnyResult<RecordBatch> {
-    let schema = Arc::new(arrow::datatypes::Schema::new(
-        batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                arrow::datatypes::DataType::Timestamp(u, _) => f
-                    .as_ref()
-                    .clone()
-                    .with_data_type(arrow::datatypes::DataType::Timestamp(*u, None)),
-                _ => f.as_ref().clone(),
-            })
-            .collect::<Vec<_>>(),
-    ));
-    Ok(quantdal_core::output::conform_batch(batch, &schema)?)
+    append_in_one_transaction(&conn, batch)
 }
 
 async fn fresh_dal(dir: &Path) -> AnyResult<Dal> {

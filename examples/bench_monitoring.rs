@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use quantdal::{Catalog, Dal, Load, OpenOptions, Settings};
 
 #[path = "bench_data.rs"]
+#[allow(dead_code)] // shared with the other benchmarks, which use the rest of it
 mod bench_data;
 use bench_data::{median, rate, ticks, AnyResult};
 

@@ -15,6 +15,7 @@ use arrow::array::{BooleanArray, Date32Array, Float64Array, Int64Array, RecordBa
 use quantdal::{Catalog, Dal, Load, OpenOptions, Settings, Timestamp};
 
 #[path = "bench_data.rs"]
+#[allow(dead_code)] // shared with the other benchmarks, which use the rest of it
 mod bench_data;
 use bench_data::{median, rate, ticks, AnyResult};
 

@@ -12,7 +12,6 @@
 //! cargo run --release -p quantdal-examples --example bench_storage -- [ROWS] [DAYS]
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -21,7 +20,7 @@ use quantdal::{Dal, Load, Timestamp};
 #[path = "bench_data.rs"]
 #[allow(dead_code)] // shared with the other benchmarks, which use the rest of it
 mod bench_data;
-use bench_data::{rate, tick_grid, AnyResult};
+use bench_data::{append_in_one_transaction, rate, tick_grid, AnyResult};
 
 const DAY_MS: i64 = 86_400_000;
 const FIRST_DAY_MS: i64 = 1_704_159_000_000;
@@ -41,37 +40,6 @@ const KEYED_DDL: &str = "CREATE TABLE tick_data (ts TIMESTAMP NOT NULL, symbol V
     price DOUBLE NOT NULL, volume BIGINT NOT NULL, amount DOUBLE NOT NULL, bid_price1 DOUBLE NOT NULL, \
     bid_volume1 BIGINT NOT NULL, ask_price1 DOUBLE NOT NULL, ask_volume1 BIGINT NOT NULL, direction VARCHAR, \
     PRIMARY KEY (symbol, ts))";
-
-fn strip_tz(batch: &RecordBatch) -> AnyResult<RecordBatch> {
-    let schema = Arc::new(arrow::datatypes::Schema::new(
-        batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                arrow::datatypes::DataType::Timestamp(u, _) => f
-                    .as_ref()
-                    .clone()
-                    .with_data_type(arrow::datatypes::DataType::Timestamp(*u, None)),
-                _ => f.as_ref().clone(),
-            })
-            .collect::<Vec<_>>(),
-    ));
-    Ok(quantdal_core::output::conform_batch(batch, &schema)?)
-}
-
-fn append_keyed(conn: &duckdb::Connection, batch: &RecordBatch) -> AnyResult<Duration> {
-    let plain = strip_tz(batch)?;
-    let started = Instant::now();
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    {
-        let mut app = conn.appender("tick_data")?;
-        app.append_record_batch(plain)?;
-        app.flush()?;
-    }
-    conn.execute_batch("COMMIT")?;
-    Ok(started.elapsed())
-}
 
 fn write_parquet(path: &Path, batch: &RecordBatch) -> AnyResult<Duration> {
     let started = Instant::now();
@@ -160,9 +128,9 @@ async fn main() -> AnyResult<()> {
             let t = Instant::now();
             dal.save("tick_data", &batch).await?;
             let q = t.elapsed();
-            (q, append_keyed(&keyed, &batch)?)
+            (q, append_in_one_transaction(&keyed, &batch)?)
         } else {
-            let k = append_keyed(&keyed, &batch)?;
+            let k = append_in_one_transaction(&keyed, &batch)?;
             let t = Instant::now();
             dal.save("tick_data", &batch).await?;
             (t.elapsed(), k)

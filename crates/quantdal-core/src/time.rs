@@ -92,6 +92,21 @@ pub fn exact_ticks(nanos: i64, nanos_per_tick: i64) -> Option<i64> {
     (nanos.rem_euclid(nanos_per_tick) == 0).then(|| nanos.div_euclid(nanos_per_tick))
 }
 
+/// "18 days", "3 hours", "42 seconds": a duration for people (the dashboard, overviews).
+pub fn age_words(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (n, unit) = if s >= 2 * 86_400 {
+        (s / 86_400, "day")
+    } else if s >= 2 * 3_600 {
+        (s / 3_600, "hour")
+    } else if s >= 2 * 60 {
+        (s / 60, "minute")
+    } else {
+        (s, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use quantdal_core::{Load, Result, SeriesSummary, Timestamp};
 use serde::Serialize;
 
+use quantdal_core::time::age_words;
+
 use crate::checks::Calendar;
 use crate::Dal;
 
@@ -26,21 +28,6 @@ pub fn time_text(ns: i64) -> String {
 
 fn day_text(day: i64) -> String {
     time_text(day * DAY_NS)
-}
-
-/// "18 days", "3 hours", "42 seconds": a duration for people.
-pub fn age_words(ns: i64) -> String {
-    let s = ns.max(0) / 1_000_000_000;
-    let (n, unit) = if s >= 2 * 86_400 {
-        (s / 86_400, "day")
-    } else if s >= 2 * 3_600 {
-        (s / 3_600, "hour")
-    } else if s >= 2 * 60 {
-        (s / 60, "minute")
-    } else {
-        (s, "second")
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// One series in an overview.
@@ -237,7 +224,7 @@ impl Dal {
             gap_cells: rows.iter().map(|r| r.gaps).sum(),
             series: rows,
             newest: newest.map(time_text),
-            age: newest.map(|t| age_words(now - t)),
+            age: newest.map(|t| age_words((now - t) / 1_000_000_000)),
             calendar: calendar.has_rows(),
         })
     }

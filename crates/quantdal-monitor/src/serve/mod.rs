@@ -1,7 +1,10 @@
 //! The web dashboard: one self-contained page (no CDN: charts are inline SVG drawn by plain JS), a JSON
-//! endpoint behind every panel, and Prometheus text at `/metrics`.
+//! endpoint behind every panel, and Prometheus text at `/metrics`. With a [`DataAccess`] it also serves
+//! the data explorer (guarded read-only SQL) and the per-class coverage view.
 
+mod explorer;
 mod metrics;
+mod words;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +12,16 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use quantdal_core::{Error, ErrorKind, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+/// For implementing [`DataAccess`] without a direct dependency on async-trait.
+pub use async_trait::async_trait;
+pub use explorer::{rows_json, ColumnInfo, DataAccess, SqlAnswer, SqlResponse, MAX_COVERAGE_DAYS};
 pub use metrics::{render as render_metrics, Gauge};
+pub use words::{age_words, describe as describe_measured, Described};
 
 use crate::db::{Filter, MonitorDb};
 use crate::quality::parse_duration_ns;
@@ -29,14 +36,24 @@ pub type GaugeSource = Arc<dyn Fn() -> Vec<Gauge> + Send + Sync>;
 pub struct Dashboard {
     pub db: MonitorDb,
     pub gauges: Option<GaugeSource>,
+    /// The data stores, for the explorer and coverage; without it those endpoints answer 501.
+    pub data: Option<Arc<dyn DataAccess>>,
 }
 
 impl Dashboard {
     pub fn new(db: MonitorDb) -> Self {
-        Dashboard { db, gauges: None }
+        Dashboard {
+            db,
+            gauges: None,
+            data: None,
+        }
     }
     pub fn with_gauges(mut self, gauges: GaugeSource) -> Self {
         self.gauges = Some(gauges);
+        self
+    }
+    pub fn with_data(mut self, data: Arc<dyn DataAccess>) -> Self {
+        self.data = Some(data);
         self
     }
 }
@@ -64,17 +81,34 @@ impl Params {
     }
 }
 
+/// An error as `{error, kind, refused}`: the page tells a refused statement and a timeout apart from a
+/// failure by `kind` and `refused`, not by parsing the message.
+#[derive(Debug)]
 struct ApiError(Error);
+
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidQuery | ErrorKind::UnknownClass | ErrorKind::UnknownColumn => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        // The embedded file is held by a writer, or a server is down: try again later.
+        ErrorKind::Locked | ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match self.0.kind() {
-            ErrorKind::InvalidQuery => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let e = &self.0;
         (
-            status,
-            Json(serde_json::json!({ "error": self.0.to_string() })),
+            status_of(e.kind()),
+            Json(serde_json::json!({
+                "error": e.to_string(),
+                "kind": e.kind().as_str(),
+                "refused": e.message().starts_with("refused:"),
+            })),
         )
             .into_response()
     }
@@ -98,6 +132,9 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/api/quality", get(quality))
         .route("/api/alerts", get(alerts))
         .route("/api/ops", get(ops))
+        .route("/api/sql", post(explorer::sql))
+        .route("/api/overview", get(explorer::overview))
+        .route("/api/coverage", get(explorer::coverage))
         .route("/metrics", get(metrics_text))
         .with_state(dashboard)
 }
@@ -138,11 +175,33 @@ async fn slow(
     Ok(Json(d.db.top_slow(&p.filter()?).await?))
 }
 
+/// A quality_checks row with what it measured in words (`summary`, and `details` such as the stalest
+/// series), next to the stored JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct QualityRow {
+    #[serde(flatten)]
+    pub record: crate::record::QualityCheckRecord,
+    pub summary: String,
+    pub details: Vec<String>,
+}
+
 async fn quality(
     State(d): State<Dashboard>,
     Query(p): Query<Params>,
-) -> ApiResult<Vec<crate::record::QualityCheckRecord>> {
-    Ok(Json(d.db.quality_status(&p.filter()?).await?))
+) -> ApiResult<Vec<QualityRow>> {
+    let rows = d.db.quality_status(&p.filter()?).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|record| {
+                let w = words::describe(&record.check, &record.measured);
+                QualityRow {
+                    record,
+                    summary: w.summary,
+                    details: w.details,
+                }
+            })
+            .collect(),
+    ))
 }
 
 async fn alerts(
