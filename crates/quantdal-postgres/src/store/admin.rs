@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int32Builder,
@@ -26,16 +27,24 @@ use crate::errors::from_pg;
 /// Rows fetched from the portal per round trip.
 const SQL_CHUNK_ROWS: i32 = 4096;
 
-fn sql_error(e: tokio_postgres::Error, request: &SqlRequest) -> Error {
+fn sql_error(e: tokio_postgres::Error, request: &SqlRequest, started: Instant) -> Error {
+    // A statement cancelled by `statement_timeout` has been seen (once, under load) to surface as 25P02
+    // "transaction is aborted" instead of 57014; past the deadline, either means the time limit.
+    let past_deadline = started.elapsed() >= request.timeout;
     match e.code() {
-        Some(c) if *c == SqlState::QUERY_CANCELED => Error::new(
+        Some(c)
+            if *c == SqlState::QUERY_CANCELED
+                || (*c == SqlState::IN_FAILED_SQL_TRANSACTION && past_deadline) =>
+        {
+            Error::new(
             ErrorKind::Timeout,
             format!(
                 "the statement ran past its time limit of {} ms and was cancelled (sql.timeout_ms in \
                  quantdal.yaml, or --timeout)",
                 request.timeout.as_millis()
             ),
-        ),
+        )
+        }
         Some(c) if *c == SqlState::READ_ONLY_SQL_TRANSACTION => Error::invalid_query(format!(
             "refused by PostgreSQL: the statement would write in a read-only transaction ({})",
             e.as_db_error().map(|d| d.message()).unwrap_or("")
@@ -50,6 +59,7 @@ pub(crate) async fn run_sql(store: &PostgresStore, request: &SqlRequest) -> Resu
     let mut conn = store.read_conn().await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
     let request = request.clone();
+    let started = Instant::now();
     tokio::spawn(async move {
         let run = async {
             let transaction = conn
@@ -70,21 +80,21 @@ pub(crate) async fn run_sql(store: &PostgresStore, request: &SqlRequest) -> Resu
             let prepared = transaction
                 .prepare(&request.sql)
                 .await
-                .map_err(|e| sql_error(e, &request))?;
+                .map_err(|e| sql_error(e, &request, started))?;
             let schema = result_schema(prepared.columns())?;
             let portal = transaction
                 .bind(&prepared, &[])
                 .await
-                .map_err(|e| sql_error(e, &request))?;
+                .map_err(|e| sql_error(e, &request, started))?;
             let mut sent = false;
             loop {
                 let rows: Vec<Row> = transaction
                     .query_portal_raw(&portal, SQL_CHUNK_ROWS)
                     .await
-                    .map_err(|e| sql_error(e, &request))?
+                    .map_err(|e| sql_error(e, &request, started))?
                     .try_collect()
                     .await
-                    .map_err(|e| sql_error(e, &request))?;
+                    .map_err(|e| sql_error(e, &request, started))?;
                 let n = rows.len();
                 if n > 0 || !sent {
                     sent = true;
