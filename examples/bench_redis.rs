@@ -141,8 +141,8 @@ async fn main() -> AnyResult<()> {
     Ok(())
 }
 
-/// `MEMORY USAGE` of every key the class holds, by kind: the latest hash and the history stream per series,
-/// then the per-class keys (series index, live feed, schema).
+/// `MEMORY USAGE` of every key the class holds, by kind: the newest-rows hash, the history streams, then the
+/// other per-class keys (series index, live feed, schema).
 async fn memory_report(url: &str, series: usize, entries: usize) -> AnyResult<()> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
@@ -162,7 +162,7 @@ async fn memory_report(url: &str, series: usize, entries: usize) -> AnyResult<()
             .query_async(&mut conn)
             .await?;
         let bytes = bytes.unwrap_or(0);
-        if key.contains("}:l:") {
+        if key.ends_with("}:latest") {
             latest += bytes;
         } else if key.contains("}:h:") {
             history += bytes;
@@ -172,7 +172,7 @@ async fn memory_report(url: &str, series: usize, entries: usize) -> AnyResult<()
     }
     let per = |b: u64| b as f64 / series as f64;
     println!(
-        "  memory per series: latest hash {:.0} B, history stream of {entries} rows {:.0} B, both {:.0} B",
+        "  memory per series: newest row {:.0} B, history stream of {entries} rows {:.0} B, both {:.0} B",
         per(latest),
         per(history),
         per(latest + history)

@@ -206,6 +206,68 @@ pub fn delete_redis_keys(nodes: &[String], prefix: &str) {
     }
 }
 
+/// The text of `field` in the packed row (a MessagePack map, docs/redis.md) of `series` in the newest-rows hash
+/// `<prefix>:{<class>}:latest`; `None` when the series holds no row or the row has no such field (a null).
+pub fn redis_row_field(
+    url: &str,
+    prefix: &str,
+    class: &str,
+    series: &str,
+    field: &str,
+) -> Option<String> {
+    use quantdal_redis::rowpack::{Packed, Reader};
+    let mut c = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("a Redis connection");
+    let bytes: Option<Vec<u8>> = redis::cmd("HGET")
+        .arg(format!("{prefix}:{{{class}}}:latest"))
+        .arg(series)
+        .query(&mut c)
+        .expect("HGET");
+    let bytes = bytes?;
+    let mut r = Reader::new(&bytes);
+    for _ in 0..r.map_len().expect("a packed row") {
+        let (name, value) = (r.key().expect("a key"), r.value().expect("a value"));
+        if name == field {
+            return match value {
+                Packed::Nil => None,
+                Packed::Bool(b) => Some(b.to_string()),
+                Packed::Int(i) => Some(i.to_string()),
+                Packed::BigUInt(u) => Some(u.to_string()),
+                Packed::F32(f) => Some(f.to_string()),
+                Packed::F64(f) => Some(f.to_string()),
+                Packed::Str(s) => Some(s.to_string()),
+            };
+        }
+    }
+    None
+}
+
+/// Writes the first row of `batch` as the newest row of `series` (`<prefix>:{<class>}:latest`), packed as
+/// quantdal packs it (`time`: the time column), as another writer of the class would.
+pub fn redis_plant_row(
+    url: &str,
+    (prefix, class, series): (&str, &str, &str),
+    batch: &arrow::array::RecordBatch,
+    time: &str,
+) {
+    let schema = batch.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let time = schema.index_of(time).expect("the time column");
+    let packer = quantdal_redis::rowpack::RowPacker::new(&names, batch, time).expect("a packer");
+    let mut row = Vec::new();
+    packer.pack(0, &mut row);
+    let mut c = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("a Redis connection");
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}:{{{class}}}:latest"))
+        .arg(series)
+        .arg(row)
+        .query(&mut c)
+        .expect("HSET");
+}
+
 /// A `Dal` over the realtime fixture on the Redis store at `url` (`cluster`: seed URLs, comma-separated;
 /// `nodes`: every master, for cleanup), keys under a prefix of the test's own.
 pub async fn redis_realtime_dal(url: &str, cluster: bool, nodes: &[String], dir: &Path) -> Dal {

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use quantdal::{Dal, ErrorKind, Load, OpenOptions, ProvisionStatus, Settings};
 use quantdal_tests::realtime::{quote, quotes_batch, quotes_from, realtime_catalog};
-use quantdal_tests::services::{redis_realtime_dal, redis_test_prefix, service_url, CleanupGuard};
+use quantdal_tests::services::{
+    redis_realtime_dal, redis_row_field, redis_test_prefix, service_url, CleanupGuard,
+};
 
 const REDIS: &str = "QUANTDAL_TEST_REDIS_URL";
 
@@ -35,9 +37,10 @@ fn prefix_of(dal: &Dal) -> String {
         .unwrap()
 }
 
-/// Keys are `<prefix>:{<class>}:l:<series>`: readable hashes any client can use.
+/// The newest rows are one hash per class, `<prefix>:{<class>}:latest`, series → the row as a MessagePack map
+/// any client can read (docs/redis.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_are_readable_hashes_with_ttl() {
+async fn newest_rows_are_packed_rows_any_client_can_read() {
     let _cleanup = CleanupGuard;
     let Some(url) = service_url(REDIS) else {
         return;
@@ -53,14 +56,18 @@ async fn keys_are_readable_hashes_with_ttl() {
     .unwrap();
     let prefix = prefix_of(&dal);
     let mut c = conn(&url);
-    let key = format!("{prefix}:{{quotes}}:l:600000.SH");
-    let fields: std::collections::BTreeMap<String, String> =
-        redis::cmd("HGETALL").arg(&key).query(&mut c).unwrap();
-    assert_eq!(fields["price"], "10.5");
-    assert_eq!(fields["ts"], "1704159000123");
-    assert_eq!(fields["symbol"], "600000.SH");
-    let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut c).unwrap();
-    assert_eq!(ttl, -1, "the fixture's quotes have no TTL");
+    let field = |name: &str| redis_row_field(&url, &prefix, "quotes", "600000.SH", name);
+    assert_eq!(field("price").as_deref(), Some("10.5"));
+    assert_eq!(field("ts").as_deref(), Some("1704159000123"));
+    assert_eq!(field("symbol").as_deref(), Some("600000.SH"));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}:{{quotes}}:latest"))
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        ttl, -1,
+        "series expire through the index, never the class's hash"
+    );
     let schema: String = redis::cmd("GET")
         .arg(format!("{prefix}:{{quotes}}:schema"))
         .query(&mut c)
@@ -68,7 +75,85 @@ async fn keys_are_readable_hashes_with_ttl() {
     assert!(schema.contains("\"precision\":\"ms\""), "{schema}");
 }
 
-/// A class TTL expires a series' keys, and the next save trims the index.
+/// Series written by the layout before rows were packed (a hash of one field per column, stream entries of
+/// one field per column) are read as they are, and replaced by the first newer save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashes_of_the_earlier_layout_are_read_then_replaced() {
+    let _cleanup = CleanupGuard;
+    let Some(url) = service_url(REDIS) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dal = redis_realtime_dal(&url, false, std::slice::from_ref(&url), dir.path()).await;
+    dal.provision().await.unwrap();
+    let prefix = prefix_of(&dal);
+    let mut c = conn(&url);
+    let key = format!("{prefix}:{{quotes}}:l:OLD");
+    let history = format!("{prefix}:{{quotes}}:h:OLD");
+    let q = quote("OLD", 5000, 7.25);
+    let old_row: Vec<String> = [
+        ("ts", q.ts.to_string()),
+        ("symbol", q.symbol.clone()),
+        ("price", q.price.to_string()),
+        ("bid1", q.bid1.unwrap().to_string()),
+        ("ask1", q.ask1.unwrap().to_string()),
+        ("volume", q.volume.to_string()),
+        ("status", q.status.clone().unwrap()),
+    ]
+    .into_iter()
+    .flat_map(|(f, v)| [f.to_string(), v])
+    .collect();
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg(&old_row)
+        .query(&mut c)
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(&history)
+        .arg("5000-0")
+        .arg(&old_row)
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg(format!("{prefix}:{{quotes}}:series"))
+        .arg(1)
+        .arg("OLD")
+        .query(&mut c)
+        .unwrap();
+    let held = quotes_from(&dal.latest("quotes", Load::all()).await.unwrap());
+    assert_eq!(held, vec![quote("OLD", 5000, 7.25)]);
+
+    // An older row leaves the held one; a newer one replaces the hash with a packed row.
+    dal.save("quotes", &quotes_batch(&[quote("OLD", 4000, 1.0)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        quotes_from(&dal.latest("quotes", Load::all()).await.unwrap()),
+        vec![quote("OLD", 5000, 7.25)]
+    );
+    dal.save("quotes", &quotes_batch(&[quote("OLD", 6000, 8.5)]))
+        .await
+        .unwrap();
+    let kind: String = redis::cmd("TYPE").arg(&key).query(&mut c).unwrap();
+    assert_eq!(kind, "none", "the earlier layout's hash was replaced");
+    assert_eq!(
+        redis_row_field(&url, &prefix, "quotes", "OLD", "price").as_deref(),
+        Some("8.5")
+    );
+    let recent = quotes_from(
+        &dal.load("quotes", Load::all().symbols(["OLD"]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        recent,
+        vec![quote("OLD", 5000, 7.25), quote("OLD", 6000, 8.5)],
+        "history entries of both layouts"
+    );
+}
+
+/// A class TTL expires a series: reads skip it at once, and the next save deletes its row, history and
+/// index entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_expires_series() {
     let _cleanup = CleanupGuard;
@@ -98,16 +183,35 @@ async fn ttl_expires_series() {
         .await
         .unwrap();
     let mut c = conn(&url);
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{prefix}:{{quotes}}:l:A"))
-        .query(&mut c)
-        .unwrap();
-    assert!((1..=1000).contains(&ttl), "PTTL {ttl}");
+    assert_eq!(
+        quotes_from(&dal.latest("quotes", Load::all()).await.unwrap()).len(),
+        1
+    );
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert!(quotes_from(&dal.latest("quotes", Load::all()).await.unwrap()).is_empty());
+    assert!(
+        quotes_from(
+            &dal.latest("quotes", Load::all().symbols(["A"]))
+                .await
+                .unwrap()
+        )
+        .is_empty(),
+        "a named series past its TTL is gone too"
+    );
+    assert_eq!(dal.count("quotes").await.unwrap(), 0);
     dal.save("quotes", &quotes_batch(&[quote("B", 2_000, 2.0)]))
         .await
         .unwrap();
+    let held: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("{prefix}:{{quotes}}:latest"))
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(held, ["B"], "the save deleted the expired series' row");
+    let history: i64 = redis::cmd("EXISTS")
+        .arg(format!("{prefix}:{{quotes}}:h:A"))
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(history, 0, "and its history");
     let members: Vec<String> = redis::cmd("ZRANGE")
         .arg(format!("{prefix}:{{quotes}}:series"))
         .arg(0)

@@ -11,8 +11,8 @@ use futures::StreamExt;
 use quantdal::{Dal, Load, OpenOptions, Settings};
 use quantdal_tests::fixtures::{ticks_batch, ticks_from, Tick, T0};
 use quantdal_tests::services::{
-    delete_redis_keys, free_port, redis_binaries_present, service_url, services_required,
-    test_schema, CleanupGuard, RedisServer,
+    delete_redis_keys, free_port, redis_binaries_present, redis_plant_row, redis_row_field,
+    service_url, services_required, test_schema, CleanupGuard, RedisServer,
 };
 use quantdal_tests::{fixture_catalog, tempfile};
 
@@ -45,15 +45,6 @@ async fn cached_dal(primary_yaml: &str, redis_url: &str, prefix: &str, dir: &Pat
 
 fn prefix(url: &str) -> String {
     quantdal_tests::services::redis_test_prefix(&[url.to_string()])
-}
-
-fn hget(url: &str, key: &str, field: &str) -> Option<String> {
-    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
-    redis::cmd("HGET")
-        .arg(key)
-        .arg(field)
-        .query(&mut c)
-        .unwrap()
 }
 
 fn redis_cmd(url: &str, args: &[&str]) {
@@ -90,9 +81,8 @@ async fn writes_through_reads_first_fills_and_invalidates() {
     ];
     dal.save("ticks", &ticks_batch(&rows)).await.unwrap();
 
-    let key_a = format!("{p}:{{ticks}}:l:A");
     assert_eq!(
-        hget(&url, &key_a, "price").as_deref(),
+        redis_row_field(&url, &p, "ticks", "A", "price").as_deref(),
         Some("1.1"),
         "written through"
     );
@@ -102,7 +92,12 @@ async fn writes_through_reads_first_fills_and_invalidates() {
     );
 
     // Read first: a value only the cache holds comes back.
-    redis_cmd(&url, &["HSET", &key_a, "price", "99"]);
+    redis_plant_row(
+        &url,
+        (&p, "ticks", "A"),
+        &ticks_batch(&[tick("A", T0 + 1, 99.0)]),
+        "ts",
+    );
     assert_eq!(
         latest_ticks(&dal, &["A"]).await[0].price,
         99.0,
@@ -110,10 +105,10 @@ async fn writes_through_reads_first_fills_and_invalidates() {
     );
 
     // A series the cache lacks comes from the store, and is filled in.
-    redis_cmd(&url, &["DEL", &format!("{p}:{{ticks}}:l:B")]);
+    redis_cmd(&url, &["HDEL", &format!("{p}:{{ticks}}:latest"), "B"]);
     assert_eq!(latest_ticks(&dal, &["B"]).await, vec![rows[2].clone()]);
     assert_eq!(
-        hget(&url, &format!("{p}:{{ticks}}:l:B"), "price").as_deref(),
+        redis_row_field(&url, &p, "ticks", "B", "price").as_deref(),
         Some("2"),
         "filled"
     );
@@ -128,7 +123,11 @@ async fn writes_through_reads_first_fills_and_invalidates() {
     dal.delete("ticks", Load::all().symbols(["A"]))
         .await
         .unwrap();
-    assert_eq!(hget(&url, &key_a, "price"), None, "invalidated");
+    assert_eq!(
+        redis_row_field(&url, &p, "ticks", "A", "price"),
+        None,
+        "invalidated"
+    );
     assert!(latest_ticks(&dal, &["A"]).await.is_empty());
     dal.delete(
         "ticks",
@@ -179,7 +178,7 @@ async fn postgres_primary_with_redis_cache() {
         want
     );
     assert_eq!(
-        hget(&url, &format!("{p}:{{ticks}}:l:S4"), "price").as_deref(),
+        redis_row_field(&url, &p, "ticks", "S4", "price").as_deref(),
         Some("49")
     );
 }
@@ -201,7 +200,7 @@ async fn cache_down_or_slow_never_fails_the_data_path() {
         .await
         .unwrap();
     assert_eq!(
-        hget(&url, "qdcd:{ticks}:l:A", "price").as_deref(),
+        redis_row_field(&url, "qdcd", "ticks", "A", "price").as_deref(),
         Some("1")
     );
 
@@ -236,7 +235,7 @@ async fn cache_down_or_slow_never_fails_the_data_path() {
         .await
         .unwrap();
     assert_eq!(
-        hget(&url, "qdcd:{ticks}:l:A", "price").as_deref(),
+        redis_row_field(&url, "qdcd", "ticks", "A", "price").as_deref(),
         Some("4"),
         "writes through again"
     );

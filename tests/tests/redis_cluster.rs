@@ -86,8 +86,8 @@ async fn a_class_is_one_slot_and_saves_are_atomic_across_series() {
     );
     assert_eq!(
         holders.iter().sum::<usize>(),
-        500 + 500 + 3,
-        "latest + history per series, index, schema, feed"
+        500 + 4,
+        "history per series; newest rows, index, schema, feed"
     );
 
     // A foreign key in the way of the 250th series: the whole save is refused, nothing changes.

@@ -61,10 +61,13 @@ impl Backend for RedisBackend {
         Ok(vec![
             format!("SET {} '{}' NX", k.schema(), schema::record(spec)),
             format!(
-                "-- newest row per series: HASH {}{}",
-                k.latest("<series>"),
+                "-- newest row per series: HASH {} (series -> MessagePack row){}",
+                k.latest_rows(),
                 if layout.ttl_ms > 0 {
-                    format!(", PEXPIRE {} ms after each write", layout.ttl_ms)
+                    format!(
+                        ", a series expires {} ms after its last write",
+                        layout.ttl_ms
+                    )
                 } else {
                     String::new()
                 }

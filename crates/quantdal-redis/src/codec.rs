@@ -1,5 +1,6 @@
-//! Row values as Redis strings, and back into Arrow. One text form per type, exact both ways, readable by
-//! any other Redis client:
+//! Column values as text, and rows read back into Arrow. The text forms name series in keys and stream ids,
+//! and are how the layout before rows were packed ([`crate::rowpack`]) wrote one hash field per column, which
+//! [`RowDecoder::push`] still reads:
 //!
 //! | type | text |
 //! |---|---|
@@ -11,7 +12,7 @@
 //! | DECIMAL(p,s) | decimal with exactly `s` fractional digits |
 //! | VARCHAR / TEXT / JSON | the UTF-8 text itself |
 //!
-//! A null is an absent hash field.
+//! A null is an absent hash field. [`RowDecoder::push_packed`] reads packed rows.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -27,6 +28,8 @@ use arrow::array::{
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use quantdal_core::load::Scalar;
 use quantdal_core::{Error, Result, TableSpec};
+
+use crate::rowpack::{Packed, Reader};
 
 const EPOCH_DAYS_CE: i32 = 719_163;
 
@@ -195,7 +198,6 @@ pub struct RowDecoder<'s> {
     schema: SchemaRef,
     positions: HashMap<Vec<u8>, usize>,
     builders: Vec<ColumnBuilder>,
-    present: Vec<bool>,
     rows: usize,
 }
 
@@ -283,6 +285,60 @@ impl ColumnBuilder {
         Ok(())
     }
 
+    /// Appends a value read from a packed row (crate::rowpack); a value of another kind, or one the column
+    /// cannot hold exactly, is an error.
+    fn push_packed(&mut self, value: Packed<'_>) -> std::result::Result<(), String> {
+        let wrong = |want: &str| format!("{value:?} is not {want}");
+        match (self, value) {
+            (ColumnBuilder::Bool(b), Packed::Nil) => b.append_null(),
+            (ColumnBuilder::Int32(b), Packed::Nil) => b.append_null(),
+            (ColumnBuilder::Int64(b), Packed::Nil) => b.append_null(),
+            (ColumnBuilder::Float32(b), Packed::Nil) => b.append_null(),
+            (ColumnBuilder::Float64(b), Packed::Nil) => b.append_null(),
+            (ColumnBuilder::Decimal(b, ..), Packed::Nil) => b.append_null(),
+            (ColumnBuilder::Utf8(b), Packed::Nil) => b.append_null(),
+            (ColumnBuilder::Date(b), Packed::Nil) => b.append_null(),
+            (ColumnBuilder::TsMs(b), Packed::Nil) => b.append_null(),
+            (ColumnBuilder::TsUs(b), Packed::Nil) => b.append_null(),
+            (ColumnBuilder::TsNs(b), Packed::Nil) => b.append_null(),
+            (ColumnBuilder::Bool(b), Packed::Bool(v)) => b.append_value(v),
+            (ColumnBuilder::Int32(b), Packed::Int(v)) => {
+                b.append_value(i32::try_from(v).map_err(|_| wrong("a 32-bit integer"))?)
+            }
+            (ColumnBuilder::Int64(b), Packed::Int(v)) => b.append_value(v),
+            (ColumnBuilder::Float32(b), Packed::F32(v)) => b.append_value(v),
+            (ColumnBuilder::Float64(b), Packed::F64(v)) => b.append_value(v),
+            (ColumnBuilder::Float64(b), Packed::F32(v)) => b.append_value(f64::from(v)),
+            (ColumnBuilder::Decimal(b, p, s), Packed::Str(t)) => {
+                b.append_value(quantdal_core::load::decimal_from_text(t, *p, *s)?)
+            }
+            (ColumnBuilder::Utf8(b), Packed::Str(t)) => b.append_value(t),
+            (ColumnBuilder::Date(b), Packed::Int(v)) => {
+                b.append_value(i32::try_from(v).map_err(|_| wrong("a day number"))?)
+            }
+            (ColumnBuilder::TsMs(b), Packed::Int(v)) => b.append_value(v),
+            (ColumnBuilder::TsUs(b), Packed::Int(v)) => b.append_value(v),
+            (ColumnBuilder::TsNs(b), Packed::Int(v)) => b.append_value(v),
+            (builder, _) => return Err(wrong(builder.kind())),
+        }
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            ColumnBuilder::Bool(_) => "a bool",
+            ColumnBuilder::Int32(_) | ColumnBuilder::Int64(_) => "an integer",
+            ColumnBuilder::Float32(_) => "a float 32",
+            ColumnBuilder::Float64(_) => "a float",
+            ColumnBuilder::Decimal(..) => "a decimal string",
+            ColumnBuilder::Utf8(_) => "a string",
+            ColumnBuilder::Date(_) => "a day number",
+            ColumnBuilder::TsMs(_) | ColumnBuilder::TsUs(_) | ColumnBuilder::TsNs(_) => {
+                "integer ticks"
+            }
+        }
+    }
+
     fn finish(&mut self) -> Result<ArrayRef> {
         Ok(match self {
             ColumnBuilder::Bool(b) => Arc::new(b.finish()),
@@ -318,7 +374,6 @@ impl<'s> RowDecoder<'s> {
             .collect();
         Ok(RowDecoder {
             spec,
-            present: vec![false; spec.columns.len()],
             schema,
             positions,
             builders,
@@ -338,25 +393,70 @@ impl<'s> RowDecoder<'s> {
                 values[i] = Some(text);
             }
         }
-        for (i, v) in values.iter().enumerate() {
-            if v.is_none() && !self.spec.columns[i].nullable {
-                return Err(self.corrupt(
-                    key,
-                    i,
-                    "a NOT NULL column is missing; the key was written under another schema \
-                     (run `quantdal provision --check`)"
-                        .into(),
-                ));
-            }
-        }
+        self.require_not_null(key, |i| values[i].is_some())?;
         for (i, v) in values.into_iter().enumerate() {
             self.builders[i]
                 .push(v)
                 .map_err(|m| self.corrupt(key, i, m))?;
-            self.present[i] |= v.is_some();
         }
         self.rows += 1;
         Ok(())
+    }
+
+    /// Adds one row from a packed value (crate::rowpack): a MessagePack map of column name → value.
+    /// Entries the class does not declare are ignored (a column dropped from the spec); an absent NOT NULL
+    /// column, or a value of the wrong kind, is a `Store` error naming the key and column.
+    pub fn push_packed(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
+        let damaged = |why: String| {
+            Error::store(format!("key `{key}`: {why}")).with_class(self.spec.name.clone())
+        };
+        let mut reader = Reader::new(bytes);
+        let entries = reader.map_len().map_err(damaged)?;
+        let mut values: Vec<Packed<'_>> = vec![Packed::Nil; self.builders.len()];
+        let mut next = 0;
+        for _ in 0..entries {
+            let name = reader.key().map_err(damaged)?;
+            let value = reader.value().map_err(damaged)?;
+            // Rows are written in a fixed column order: try the next declared column before the map.
+            let position = match self.spec.columns.get(next) {
+                Some(c) if c.name == name => Some(next),
+                _ => self.positions.get(name.as_bytes()).copied(),
+            };
+            if let Some(i) = position {
+                values[i] = value;
+                next = i + 1;
+            }
+        }
+        if !reader.is_done() {
+            return Err(damaged("bytes follow the row".into()));
+        }
+        self.push_values(key, values)
+    }
+
+    fn push_values(&mut self, key: &str, values: Vec<Packed<'_>>) -> Result<()> {
+        self.require_not_null(key, |i| values[i] != Packed::Nil)?;
+        for (i, v) in values.into_iter().enumerate() {
+            // An error ends the whole read, so builders left uneven are never finished.
+            self.builders[i]
+                .push_packed(v)
+                .map_err(|m| self.corrupt(key, i, m))?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Refuses a row missing a NOT NULL column: it was written under another schema.
+    fn require_not_null(&self, key: &str, present: impl Fn(usize) -> bool) -> Result<()> {
+        match (0..self.builders.len()).find(|&i| !present(i) && !self.spec.columns[i].nullable) {
+            Some(i) => Err(self.corrupt(
+                key,
+                i,
+                "a NOT NULL column is missing; the key was written under another schema \
+                 (run `quantdal provision --check`)"
+                    .into(),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn corrupt(&self, key: &str, column: usize, why: String) -> Error {

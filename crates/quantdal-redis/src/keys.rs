@@ -35,9 +35,18 @@ impl ClassKeys {
         }
     }
 
-    /// The hash holding a series' newest row (one field per non-null column).
-    pub fn latest(&self, member: &str) -> String {
+    /// The hash of the class's newest rows: series member → packed row (crate::rowpack).
+    pub fn latest_rows(&self) -> String {
+        format!("{}:latest", self.base)
+    }
+    /// Where the layout before packed rows kept a series' newest row (a hash, one field per column): read
+    /// until the series is next written, then deleted.
+    pub fn legacy_latest(&self, member: &str) -> String {
         format!("{}:l:{member}", self.base)
+    }
+    /// What every key of the class starts with (the save script builds the keys of expired series from it).
+    pub fn base(&self) -> &str {
+        &self.base
     }
     /// The capped stream of a series' recent rows, entry ids derived from the row time.
     pub fn history(&self, member: &str) -> String {
@@ -129,9 +138,10 @@ mod tests {
         assert_eq!(member(&["a:b", "{x}"]), "a%3Ab:%7Bx%7D");
         assert_eq!(member(&["é 1"]), "%C3%A9%201");
         let keys = ClassKeys::with_prefix("rt:quote", "realtime_quotes");
+        assert_eq!(keys.latest_rows(), "rt:quote:{realtime_quotes}:latest");
         assert_eq!(
-            keys.latest("600000.SH"),
-            "rt:quote:{realtime_quotes}:l:600000.SH"
+            keys.history("600000.SH"),
+            "rt:quote:{realtime_quotes}:h:600000.SH"
         );
     }
 
@@ -139,7 +149,8 @@ mod tests {
     fn classes_never_share_keys_even_with_one_prefix() {
         let a = ClassKeys::with_prefix("p", "a");
         let b = ClassKeys::with_prefix("p", "b");
-        assert_ne!(a.latest("x"), b.latest("x"));
+        assert_ne!(a.latest_rows(), b.latest_rows());
+        assert_ne!(a.history("x"), b.history("x"));
         assert_ne!(a.index(), b.index());
     }
 

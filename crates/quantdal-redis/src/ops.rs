@@ -11,6 +11,7 @@ use crate::codec::{ColumnText, RowDecoder};
 use crate::conn::{Conn, Connector};
 use crate::errors::from_redis;
 use crate::layout::{group, stream_id, ClassLayout};
+use crate::rowpack::RowPacker;
 use crate::scripts;
 
 /// The compiled save script (its SHA is computed once; `EVALSHA` falls back to `EVAL` after a restart).
@@ -60,9 +61,20 @@ pub async fn save(
     let names: Vec<&str> = spec.columns.iter().map(|c| c.name.as_str()).collect();
     let series = group(layout, &columns, batch);
     let time_name = names[layout.time];
+    let time = &columns[layout.time];
+    let no_time = |row: usize| {
+        Error::invalid_batch("a row has no time")
+            .with_class(spec.name.clone())
+            .with_column(time_name)
+            .with_row(row)
+    };
+    let packer = RowPacker::new(&names, batch, layout.time)?;
 
     let mut invocation = script.prepare_invoke();
-    invocation.key(layout.keys.index()).key(layout.keys.feed());
+    invocation
+        .key(layout.keys.index())
+        .key(layout.keys.feed())
+        .key(layout.keys.latest_rows());
     invocation
         .arg(series.len())
         .arg(layout.ttl_ms)
@@ -73,47 +85,28 @@ pub async fn save(
     } else {
         invocation.arg("");
     }
-    invocation.arg(time_name);
+    invocation
+        .arg(packer.time_position())
+        .arg(packer.time_head())
+        .arg(time_name)
+        .arg(layout.keys.base());
 
-    let mut text = String::new();
-    let mut row_pairs = |row: usize, pairs: &mut Vec<String>, nulls: &mut Vec<String>| {
-        for (c, column) in columns.iter().enumerate() {
-            text.clear();
-            if column.write(row, &mut text) {
-                pairs.push(names[c].to_string());
-                pairs.push(text.clone());
-            } else {
-                nulls.push(names[c].to_string());
-            }
-        }
-    };
+    let mut row_bytes = Vec::with_capacity(256);
     for s in &series {
         invocation
-            .key(layout.keys.latest(&s.member))
+            .key(layout.keys.legacy_latest(&s.member))
             .key(layout.keys.history(&s.member));
-        let newest = *s.rows.last().unwrap_or(&0);
-        let newest_ticks = columns[layout.time].ticks(newest).ok_or_else(|| {
-            Error::invalid_batch("a row has no time")
-                .with_class(spec.name.clone())
-                .with_column(time_name)
-                .with_row(newest)
-        })?;
-        let (mut pairs, mut nulls) = (Vec::new(), Vec::new());
-        row_pairs(newest, &mut pairs, &mut nulls);
-        invocation
-            .arg(&s.member)
-            .arg(newest_ticks.to_string())
-            .arg(pairs.len() / 2)
-            .arg(pairs)
-            .arg(nulls.len())
-            .arg(nulls);
+        invocation.arg(&s.member).arg(s.rows.len());
         if layout.history == 0 {
-            invocation.arg(0);
+            let newest = *s.rows.last().unwrap_or(&0);
+            time.ticks(newest).ok_or_else(|| no_time(newest))?;
+            row_bytes.clear();
+            packer.pack(newest, &mut row_bytes);
+            invocation.arg(&row_bytes);
             continue;
         }
-        invocation.arg(s.rows.len());
         for &row in &s.rows {
-            let ticks = columns[layout.time].ticks(row).unwrap_or(i64::MIN);
+            let ticks = time.ticks(row).ok_or_else(|| no_time(row))?;
             let id = stream_id(spec, layout.time, ticks).ok_or_else(|| {
                 Error::invalid_batch(
                     "Redis history is ordered by stream ids, which start at 1970-01-01: the row is older",
@@ -122,9 +115,9 @@ pub async fn save(
                 .with_column(time_name)
                 .with_row(row)
             })?;
-            let (mut pairs, mut nulls) = (Vec::new(), Vec::new());
-            row_pairs(row, &mut pairs, &mut nulls);
-            invocation.arg(id).arg(pairs.len() / 2).arg(pairs);
+            row_bytes.clear();
+            packer.pack(row, &mut row_bytes);
+            invocation.arg(id).arg(&row_bytes);
         }
     }
     let mut conn = connector.conn().await?;
@@ -139,17 +132,33 @@ pub async fn save(
     })
 }
 
-/// Every series the class's index lists (expired ones are trimmed by saves; reads skip any left).
+/// Every live series of the class (the index, less the series whose TTL has passed).
 pub async fn all_members(connector: &Connector, layout: &ClassLayout) -> Result<Vec<String>> {
-    let mut conn = connector.conn().await?;
-    let members: Vec<String> = redis::cmd("ZRANGE")
+    let mut pipe = redis::pipe();
+    pipe.cmd("TIME")
+        .cmd("ZRANGE")
         .arg(layout.keys.index())
         .arg(0)
         .arg(-1)
-        .query_async(&mut conn)
-        .await
-        .map_err(|e| from_redis(&e, &connector.scrub))?;
-    Ok(members)
+        .arg("WITHSCORES");
+    let replies = pipeline(connector, &pipe).await?;
+    let cutoff = expiry_cutoff(layout, replies.first())?;
+    let scored: Vec<(String, f64)> = match replies.get(1) {
+        Some(Value::Array(items)) => items
+            .chunks(2)
+            .filter_map(|c| Some((text(c.first()?)?, score(c.get(1)?)?)))
+            .collect(),
+        Some(Value::Map(entries)) => entries
+            .iter()
+            .filter_map(|(m, v)| Some((text(m)?, score(v)?)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(scored
+        .into_iter()
+        .filter(|(_, s)| *s >= cutoff)
+        .map(|(m, _)| m)
+        .collect())
 }
 
 fn bytes(v: &Value) -> Option<Vec<u8>> {
@@ -184,6 +193,79 @@ async fn pipeline(connector: &Connector, pipe: &redis::Pipeline) -> Result<Vec<V
         .map_err(|e| from_redis(&e, &connector.scrub))
 }
 
+fn text(v: &Value) -> Option<String> {
+    String::from_utf8(bytes(v)?).ok()
+}
+
+fn score(v: &Value) -> Option<f64> {
+    match v {
+        Value::Double(d) => Some(*d),
+        Value::Int(i) => Some(*i as f64),
+        other => text(other)?.parse().ok(),
+    }
+}
+
+/// The oldest index score (server ms of a series' last write) still live: `-inf` without a TTL. `time` is
+/// the server's `TIME` reply: series expire by the server clock, which the save script stamps them with.
+fn expiry_cutoff(layout: &ClassLayout, time: Option<&Value>) -> Result<f64> {
+    if layout.ttl_ms == 0 {
+        return Ok(f64::NEG_INFINITY);
+    }
+    let parts: Vec<i64> = match time {
+        Some(Value::Array(parts)) => parts.iter().filter_map(|p| text(p)?.parse().ok()).collect(),
+        _ => Vec::new(),
+    };
+    match parts.as_slice() {
+        [secs, micros] => Ok((secs * 1000 + micros / 1000) as f64 - layout.ttl_ms as f64),
+        _ => Err(Error::store("Redis TIME gave an unexpected reply")),
+    }
+}
+
+/// Whether each of `members` is live: its newest row was written less than the class TTL ago.
+async fn liveness(
+    connector: &Connector,
+    layout: &ClassLayout,
+    members: &[String],
+) -> Result<Vec<bool>> {
+    if layout.ttl_ms == 0 || members.is_empty() {
+        return Ok(vec![true; members.len()]);
+    }
+    let mut pipe = redis::pipe();
+    pipe.cmd("TIME");
+    for chunk in members.chunks(CHUNK) {
+        pipe.cmd("ZMSCORE").arg(layout.keys.index()).arg(chunk);
+    }
+    let replies = pipeline(connector, &pipe).await?;
+    let cutoff = expiry_cutoff(layout, replies.first())?;
+    Ok(replies[1..]
+        .iter()
+        .flat_map(|r| match r {
+            Value::Array(items) => items
+                .iter()
+                .map(|v| score(v).unwrap_or(f64::NEG_INFINITY))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .map(|s| s >= cutoff)
+        .chain(std::iter::repeat(false))
+        .take(members.len())
+        .collect())
+}
+
+/// Only the live ones of `members`.
+pub async fn live_members(
+    connector: &Connector,
+    layout: &ClassLayout,
+    members: Vec<String>,
+) -> Result<Vec<String>> {
+    let live = liveness(connector, layout, &members).await?;
+    Ok(members
+        .into_iter()
+        .zip(live)
+        .filter_map(|(m, l)| l.then_some(m))
+        .collect())
+}
+
 /// The newest rows of `members` (class schema, in `members` order), with the positions of members that
 /// hold none (never written, expired or deleted).
 pub async fn read_latest(
@@ -197,21 +279,52 @@ pub async fn read_latest(
     if members.is_empty() {
         return Ok((decoder.finish()?, missing));
     }
+    let live = liveness(connector, layout, members).await?;
+    let hash = layout.keys.latest_rows();
     let mut pipe = redis::pipe();
-    for m in members {
-        pipe.cmd("HGETALL").arg(layout.keys.latest(m));
+    for chunk in members.chunks(CHUNK) {
+        pipe.cmd("HMGET").arg(&hash).arg(chunk);
     }
     let replies = pipeline(connector, &pipe).await?;
-    for (i, reply) in replies.iter().enumerate() {
-        let fields = pairs(reply);
-        if fields.is_empty() {
-            missing.push(i);
-            continue;
+    let held: Vec<&Value> = replies
+        .iter()
+        .flat_map(|r| match r {
+            Value::Array(items) => items.iter().collect::<Vec<_>>(),
+            other => vec![other],
+        })
+        .collect();
+    // A live member with no packed row holds none, or a hash of the layout before rows were packed (one
+    // field per column): only those are asked for one, so a store with none pays one round trip for misses.
+    let unpacked: Vec<usize> = (0..members.len())
+        .filter(|&i| live[i] && !matches!(held.get(i), Some(Value::BulkString(_))))
+        .collect();
+    let mut hashes = std::collections::HashMap::new();
+    if !unpacked.is_empty() {
+        let mut pipe = redis::pipe();
+        for &i in &unpacked {
+            pipe.cmd("HGETALL")
+                .arg(layout.keys.legacy_latest(&members[i]));
         }
-        decoder.push(&layout.keys.latest(&members[i]), &fields)?;
+        let replies = pipeline(connector, &pipe).await?;
+        hashes.extend(unpacked.iter().copied().zip(replies.iter().map(pairs)));
+    }
+    for (i, member) in members.iter().enumerate() {
+        match (live[i], held.get(i), hashes.get(&i)) {
+            (true, Some(Value::BulkString(row)), _) => {
+                decoder.push_packed(&format!("{hash} field {member}"), row)?
+            }
+            (true, _, Some(fields)) if !fields.is_empty() => {
+                decoder.push(&layout.keys.legacy_latest(member), fields)?
+            }
+            _ => missing.push(i),
+        }
     }
     Ok((decoder.finish()?, missing))
 }
+
+/// Members per `HMGET` / `ZMSCORE` / `HDEL`: long enough to amortise a command, short enough not to stall
+/// the server.
+const CHUNK: usize = 1000;
 
 /// The history rows of `members` within `[low, high]` stream ids (class schema), in member then time order.
 pub async fn read_history(
@@ -239,14 +352,31 @@ pub async fn read_history(
         };
         let key = layout.keys.history(&members[i]);
         for entry in entries {
-            if let Value::Array(parts) = entry {
-                if let Some(fields) = parts.get(1) {
-                    decoder.push(&key, &pairs(fields))?;
-                }
+            let Value::Array(parts) = entry else {
+                continue;
+            };
+            let Some(fields) = parts.get(1) else {
+                continue;
+            };
+            match packed_entry(fields) {
+                Some(row) => decoder.push_packed(&key, row)?,
+                // An entry written before rows were packed: one field per column.
+                None => decoder.push(&key, &pairs(fields))?,
             }
         }
     }
     decoder.finish()
+}
+
+/// The row of a stream entry written as one packed `row` field.
+fn packed_entry(fields: &Value) -> Option<&[u8]> {
+    match fields {
+        Value::Array(items) if items.len() == 2 => match (&items[0], &items[1]) {
+            (Value::BulkString(f), Value::BulkString(row)) if f == b"row" => Some(row),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Rows held per member: history entries when the class keeps history, else 1 for a live latest row.
@@ -258,12 +388,14 @@ pub async fn count_rows(
     if members.is_empty() {
         return Ok(0);
     }
+    let live = liveness(connector, layout, members).await?;
     let mut pipe = redis::pipe();
-    for m in members {
+    for (m, _) in members.iter().zip(live).filter(|(_, l)| *l) {
         if layout.history > 0 {
             pipe.cmd("XLEN").arg(layout.keys.history(m));
         } else {
-            pipe.cmd("EXISTS").arg(layout.keys.latest(m));
+            pipe.cmd("HEXISTS").arg(layout.keys.latest_rows()).arg(m);
+            pipe.cmd("EXISTS").arg(layout.keys.legacy_latest(m));
         }
     }
     let replies = pipeline(connector, &pipe).await?;
@@ -289,12 +421,17 @@ pub async fn delete_members(
     let held = count_rows(connector, layout, members).await?;
     let mut pipe = redis::pipe();
     pipe.atomic();
-    for chunk in members.chunks(1000) {
+    for chunk in members.chunks(CHUNK) {
         let mut del = redis::cmd("DEL");
         for m in chunk {
-            del.arg(layout.keys.latest(m)).arg(layout.keys.history(m));
+            del.arg(layout.keys.legacy_latest(m))
+                .arg(layout.keys.history(m));
         }
         pipe.add_command(del).ignore();
+        pipe.cmd("HDEL")
+            .arg(layout.keys.latest_rows())
+            .arg(chunk)
+            .ignore();
         pipe.cmd("ZREM")
             .arg(layout.keys.index())
             .arg(chunk)

@@ -2,107 +2,155 @@
 //! script that fails half way; so every script checks everything that could fail (key types) before its
 //! first write, and the writes themselves cannot fail for a reason the check did not rule out.
 
-/// One save: the newest row of every series (unless the key already holds a newer one), the rows of
-/// recent history, the series index, and the live feed.
+/// One save: the newest row of every series (unless a newer one is held), the rows of recent history, the
+/// series index, and the live feed. A row is one MessagePack value (crate::rowpack) whose time sits at a
+/// fixed position, so comparing a held row with a new one reads 8 bytes and decodes nothing. The newest rows
+/// of a class are one hash (series → row), so the script writes them with one `HSET` per 1,000 series; the
+/// only command per series is the history `XADD`.
 ///
-/// KEYS: index, feed, then per series its latest hash and history stream.
+/// A series expires `ttl` after its newest row was last written (the index score, server time): the script
+/// first deletes the series that expired (their rows, history and legacy keys), so what follows sees only
+/// live series. Reads skip expired series the same way until a save deletes them.
+///
+/// KEYS: index, feed, newest-rows hash, then per series: the key the layout before packed rows used for its
+/// newest row (a hash), and its history stream.
 /// ARGV: series count, ttl ms (0: none), history cap (0: none), feed window ms (0: no feed), feed payload,
-/// time field; then per series: member, newest ticks, k, k field/value pairs, n, n null fields,
-/// h, then per history row: stream id, m, m field/value pairs.
-/// Returns { latest rows written, stale rows ignored, history rows added }.
+/// the time value's position in a row, the bytes before it from the 4th (time key + `0xd3`), the time
+/// column's name, the class's key base; then per series: member, row count r, then r × (stream id, row)
+/// when history is kept, else its newest row.
+/// Returns { newest rows written, stale rows ignored, history rows added }.
 pub const SAVE: &str = r#"
-local function cmp(a, b)
-  if a == b then return 0 end
-  local na, nb = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
-  if na ~= nb then return na and -1 or 1 end
-  local r
-  if #a ~= #b then r = (#a < #b) and -1 or 1 else r = (a < b) and -1 or 1 end
-  if na then r = -r end
-  return r
-end
-
-local function slice(from, count)
-  local t = {}
-  for j = 1, count do t[j] = ARGV[from + j - 1] end
-  return t
-end
-
 local n = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local hcap = tonumber(ARGV[3])
 local fwindow = tonumber(ARGV[4])
-local tfield = ARGV[6]
+local at = tonumber(ARGV[6])
+local head = ARGV[7]
+local base = ARGV[9]
+local index, latest = KEYS[1], KEYS[3]
+local chunk = 1000 -- unpack is limited to a few thousand values
 
--- Pass 1: parse, read each series' newest time, refuse keys of another type. No writes yet.
-local plan = {}
-local pos = 7
-for i = 1, n do
-  local lkey, hkey = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
-  local cur = redis.pcall('HGET', lkey, tfield)
-  if type(cur) == 'table' and cur.err then
-    return redis.error_reply('WRONGTYPE key ' .. lkey .. ' is not a hash written by quantdal')
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+
+-- Expired series go first: deleting what no read can see any more changes nothing a caller can observe.
+if ttl > 0 then
+  local gone = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. (now_ms - ttl))
+  for from = 1, #gone, chunk do
+    local fields, keys = {}, {}
+    for j = from, math.min(#gone, from + chunk - 1) do
+      fields[#fields + 1] = gone[j]
+      keys[#keys + 1] = base .. ':h:' .. gone[j]
+      keys[#keys + 1] = base .. ':l:' .. gone[j]
+    end
+    redis.call('HDEL', latest, unpack(fields))
+    redis.call('DEL', unpack(keys))
+    redis.call('ZREM', index, unpack(fields))
   end
+end
+
+-- A row quantdal wrote under this class's time column: a map 16 whose time key and int 64 sit at `at`.
+local function ours(v)
+  return #v >= at + 7 and string.byte(v, 1) == 0xde and string.find(v, head, 4, true) == 4
+end
+-- The row time as (high signed 32 bits, low unsigned 32 bits): exact, where one Lua number is not.
+local function time_of(v)
+  local hi, lo = struct.unpack('>i4I4', v, at)
+  return hi, lo
+end
+local function refuse(key, what)
+  return redis.error_reply('WRONGTYPE key ' .. key .. ' ' .. what .. ', not a row quantdal wrote')
+end
+
+-- Pass 1: parse, read each series' held row, refuse keys quantdal did not write. No writes yet. Per series
+-- state lives in parallel arrays (a table per series costs more than the rest of the loop).
+local member, newest, rows_at, count, cur, legacy = {}, {}, {}, {}, {}, {}
+local pos = 10
+for i = 1, n do
+  member[i] = ARGV[pos]
+  local r = tonumber(ARGV[pos + 1])
   if hcap > 0 then
-    local len = redis.pcall('XLEN', hkey)
-    if type(len) == 'table' and len.err then
-      return redis.error_reply('WRONGTYPE key ' .. hkey .. ' is not a stream written by quantdal')
+    rows_at[i], count[i] = pos + 2, r
+    newest[i] = ARGV[pos + 1 + 2 * r]
+    pos = pos + 2 + 2 * r
+  else
+    count[i] = 0
+    newest[i] = ARGV[pos + 2]
+    pos = pos + 3
+  end
+end
+for from = 1, n, chunk do
+  local held = redis.call('HMGET', latest, unpack(member, from, math.min(n, from + chunk - 1)))
+  for j = 1, #held do cur[from + j - 1] = held[j] end
+end
+local t = redis.call('TYPE', latest)['ok']
+if t ~= 'none' and t ~= 'hash' then return refuse(latest, 'is a ' .. t) end
+for i = 1, n do
+  local c = cur[i]
+  if c then
+    if not ours(c) then return refuse(latest .. ' field ' .. member[i], 'holds another value') end
+  else
+    local lkey = KEYS[2 + 2 * i]
+    local l = redis.call('TYPE', lkey)['ok']
+    if l == 'hash' then
+      -- The layout before rows were packed: one field per column. Replaced by this save if not newer.
+      legacy[i] = redis.call('HGET', lkey, ARGV[8]) or '0'
+    elseif l ~= 'none' then
+      return refuse(lkey, 'is a ' .. l)
+    end
+    if hcap > 0 then
+      local h = redis.call('TYPE', KEYS[3 + 2 * i])['ok']
+      if h ~= 'none' and h ~= 'stream' then return refuse(KEYS[3 + 2 * i], 'is a ' .. h) end
     end
   end
-  local p = { lkey = lkey, hkey = hkey, member = ARGV[pos], newest = ARGV[pos + 1], cur = cur }
-  local k = tonumber(ARGV[pos + 2])
-  p.pairs_at, p.pairs_n = pos + 3, 2 * k
-  pos = pos + 3 + 2 * k
-  local nulls = tonumber(ARGV[pos])
-  p.nulls_at, p.nulls_n = pos + 1, nulls
-  pos = pos + 1 + nulls
-  local h = tonumber(ARGV[pos])
-  pos = pos + 1
-  p.history = {}
-  for r = 1, h do
-    local m = tonumber(ARGV[pos + 1])
-    p.history[r] = { id = ARGV[pos], at = pos + 2, n = 2 * m }
-    pos = pos + 2 + 2 * m
+end
+
+local function wins(i)
+  local c = cur[i]
+  if c then
+    local nh, nl = time_of(newest[i])
+    local ch, cl = time_of(c)
+    if nh ~= ch then return nh > ch end
+    return nl >= cl
   end
-  plan[i] = p
+  if legacy[i] then
+    -- Exact for ms and us classes (below 2^53); ns rows compare to within 2^-52 of their value.
+    local nh, nl = time_of(newest[i])
+    return nh * 4294967296 + nl >= (tonumber(legacy[i]) or 0)
+  end
+  return true
 end
 
 -- Pass 2: write.
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local written, stale, added = 0, 0, 0
-local index = {}
+local rows, scores, replaced = {}, {}, {}
 for i = 1, n do
-  local p = plan[i]
-  if (not p.cur) or cmp(p.newest, p.cur) >= 0 then
-    redis.call('HSET', p.lkey, unpack(slice(p.pairs_at, p.pairs_n)))
-    if p.cur and p.nulls_n > 0 then
-      redis.call('HDEL', p.lkey, unpack(slice(p.nulls_at, p.nulls_n)))
-    end
-    if ttl > 0 then redis.call('PEXPIRE', p.lkey, ttl) end
+  if wins(i) then
+    rows[#rows + 1] = member[i]
+    rows[#rows + 1] = newest[i]
+    scores[#scores + 1] = now_ms
+    scores[#scores + 1] = member[i]
+    if legacy[i] then replaced[#replaced + 1] = KEYS[2 + 2 * i] end
     written = written + 1
-    index[#index + 1] = now_ms
-    index[#index + 1] = p.member
   else
     stale = stale + 1
   end
-  if hcap > 0 then
-    for _, row in ipairs(p.history) do
-      -- An id at or below the stream's last one is a row older than the history already holds.
-      local r = redis.pcall('XADD', p.hkey, 'MAXLEN', hcap, row.id, unpack(slice(row.at, row.n)))
-      if type(r) ~= 'table' then added = added + 1 end
-    end
-    if ttl > 0 and #p.history > 0 then redis.call('PEXPIRE', p.hkey, ttl) end
+  local hkey, first = KEYS[3 + 2 * i], rows_at[i]
+  for j = 0, count[i] - 1 do
+    -- An id at or below the stream's last one is a row older than the history already holds.
+    local res = redis.pcall('XADD', hkey, 'MAXLEN', hcap, ARGV[first + 2 * j], 'row', ARGV[first + 2 * j + 1])
+    if type(res) ~= 'table' then added = added + 1 end
   end
 end
--- unpack is limited to a few thousand values: index in chunks.
-local chunk = 2000
-for from = 1, #index, chunk do
-  local t = {}
-  for j = from, math.min(from + chunk - 1, #index) do t[#t + 1] = index[j] end
-  redis.call('ZADD', KEYS[1], unpack(t))
+local function in_chunks(list, command, key)
+  for from = 1, #list, 2 * chunk do
+    redis.call(command, key, unpack(list, from, math.min(from + 2 * chunk - 1, #list)))
+  end
 end
-if ttl > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now_ms - ttl))
+in_chunks(rows, 'HSET', latest)
+in_chunks(scores, 'ZADD', index)
+for from = 1, #replaced, chunk do
+  redis.call('DEL', unpack(replaced, from, math.min(#replaced, from + chunk - 1)))
 end
 if fwindow > 0 then
   redis.call('XADD', KEYS[2], 'MINID', '~', now_ms - fwindow, '*', 'ipc', ARGV[5])

@@ -1,5 +1,5 @@
-//! `RedisStore`: realtime classes in Redis — the newest row per series in a hash with the class's TTL, a
-//! capped stream of recent rows per series, an index of series, and a live feed. Loads read the history
+//! `RedisStore`: realtime classes in Redis — the newest row per series (one packed value, expiring by the
+//! class's TTL), a capped stream of recent rows per series, an index of series, and a live feed. Loads read the history
 //! (or the newest rows when a class keeps none) and apply the query in memory with the same semantics as
 //! the SQL stores; what Redis cannot do is a typed `Unsupported` error naming the store.
 
@@ -69,7 +69,7 @@ impl RedisStore {
     /// conditions.
     async fn members(&self, layout: &ClassLayout, query: &Query) -> Result<Vec<String>> {
         if let Some(named) = layout.named_members(query) {
-            return Ok(named);
+            return ops::live_members(&self.connector, layout, named).await;
         }
         let all = ops::all_members(&self.connector, layout).await?;
         Ok(all
@@ -283,7 +283,7 @@ impl Store for RedisStore {
         let layout = ClassLayout::of(spec).map_err(&ctx)?;
         let only_tags = layout.selects_whole_series(&query);
         let newest = if only_tags {
-            // The common case (the latest quote of these symbols): the hashes alone.
+            // The common case (the latest quote of these symbols): the newest-row keys alone.
             let members = self.members(&layout, &query).await.map_err(&ctx)?;
             ops::read_latest(&self.connector, spec, &layout, &members)
                 .await
@@ -367,17 +367,21 @@ impl Store for RedisStore {
         let layout = ClassLayout::of(spec).ok()?;
         let sql = match operation {
             Operation::Save => format!(
-                "EVALSHA <save script> {} series keys",
-                layout.keys.latest("<series>")
+                "EVALSHA <save script> {} + {} per series",
+                layout.keys.latest_rows(),
+                layout.keys.history("<series>")
             ),
             Operation::Load => format!(
                 "XRANGE {} <start> <end> (per series)",
                 layout.keys.history("<series>")
             ),
-            Operation::Latest => format!("HGETALL {} (per series)", layout.keys.latest("<series>")),
+            Operation::Latest => format!(
+                "HMGET {} <series> (per 1,000 series)",
+                layout.keys.latest_rows()
+            ),
             Operation::Delete => format!(
-                "DEL {} {}",
-                layout.keys.latest("<series>"),
+                "HDEL {} <series>; DEL {}",
+                layout.keys.latest_rows(),
                 layout.keys.history("<series>")
             ),
             Operation::Count => format!("XLEN {} (per series)", layout.keys.history("<series>")),
