@@ -37,6 +37,14 @@ fn prefix_of(dal: &Dal) -> String {
         .unwrap()
 }
 
+/// A provisioned `Dal` on the realtime fixture, its key prefix, and a plain connection to look at the keys.
+async fn provisioned(url: &str, dir: &Path) -> (Dal, String, redis::Connection) {
+    let dal = redis_realtime_dal(url, false, &[url.to_string()], dir).await;
+    dal.provision().await.unwrap();
+    let prefix = prefix_of(&dal);
+    (dal, prefix, conn(url))
+}
+
 /// The newest rows are one hash per class, `<prefix>:{<class>}:latest`, series → the row as a MessagePack map
 /// any client can read (docs/redis.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,16 +54,13 @@ async fn newest_rows_are_packed_rows_any_client_can_read() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let dal = redis_realtime_dal(&url, false, std::slice::from_ref(&url), dir.path()).await;
-    dal.provision().await.unwrap();
+    let (dal, prefix, mut c) = provisioned(&url, dir.path()).await;
     dal.save(
         "quotes",
         &quotes_batch(&[quote("600000.SH", 1_704_159_000_123, 10.5)]),
     )
     .await
     .unwrap();
-    let prefix = prefix_of(&dal);
-    let mut c = conn(&url);
     let field = |name: &str| redis_row_field(&url, &prefix, "quotes", "600000.SH", name);
     assert_eq!(field("price").as_deref(), Some("10.5"));
     assert_eq!(field("ts").as_deref(), Some("1704159000123"));
@@ -84,10 +89,7 @@ async fn hashes_of_the_earlier_layout_are_read_then_replaced() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let dal = redis_realtime_dal(&url, false, std::slice::from_ref(&url), dir.path()).await;
-    dal.provision().await.unwrap();
-    let prefix = prefix_of(&dal);
-    let mut c = conn(&url);
+    let (dal, prefix, mut c) = provisioned(&url, dir.path()).await;
     let key = format!("{prefix}:{{quotes}}:l:OLD");
     let history = format!("{prefix}:{{quotes}}:h:OLD");
     let q = quote("OLD", 5000, 7.25);
@@ -229,10 +231,7 @@ async fn foreign_key_fails_the_save_atomically() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let dal = redis_realtime_dal(&url, false, std::slice::from_ref(&url), dir.path()).await;
-    dal.provision().await.unwrap();
-    let prefix = prefix_of(&dal);
-    let mut c = conn(&url);
+    let (dal, prefix, mut c) = provisioned(&url, dir.path()).await;
     let _: () = redis::cmd("SET")
         .arg(format!("{prefix}:{{quotes}}:l:B"))
         .arg("not a hash")
