@@ -295,6 +295,7 @@ def _query(
     order: str = "asc",
     limit: Optional[int] = None,
     tags: Optional[Mapping[str, Any]] = None,
+    as_of: Optional[TimeLike] = None,
 ) -> Dict[str, Any]:
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int):
@@ -311,6 +312,7 @@ def _query(
         "where": _where(where),
         "order": order,
         "limit": limit,
+        "as_of": None if as_of is None else _time_ns(as_of, "as_of"),
     }
 
 
@@ -536,6 +538,7 @@ class Dal:
         limit: Optional[int] = ...,
         *,
         tags: Optional[Mapping[str, Any]] = ...,
+        as_of: Optional[TimeLike] = ...,
         into: Literal["arrow"] = ...,
     ) -> "pyarrow.Table": ...
 
@@ -552,6 +555,7 @@ class Dal:
         limit: Optional[int] = ...,
         *,
         tags: Optional[Mapping[str, Any]] = ...,
+        as_of: Optional[TimeLike] = ...,
         into: Literal["pandas"],
     ) -> "pandas.DataFrame": ...
 
@@ -568,6 +572,7 @@ class Dal:
         limit: Optional[int] = ...,
         *,
         tags: Optional[Mapping[str, Any]] = ...,
+        as_of: Optional[TimeLike] = ...,
         into: Literal["polars"],
     ) -> "polars.DataFrame": ...
 
@@ -583,6 +588,7 @@ class Dal:
         limit: Optional[int] = None,
         *,
         tags: Optional[Mapping[str, Any]] = None,
+        as_of: Optional[TimeLike] = None,
         into: str = "arrow",
     ) -> Any:
         """Rows of ``cls`` with ``start <= time < end``, as a ``pyarrow.Table`` (``into="pandas"`` /
@@ -592,11 +598,12 @@ class Dal:
         projects (a list, or ``"ts,price"``); ``where`` is one predicate or a list of them, ANDed — CLI
         grammar strings (``"price > 10.5"``) or ``(column, op, value)`` tuples — each value coerced exactly to
         its column's type and bound as a parameter, never spliced into SQL; ``order`` is ``"asc"`` (by series
-        then time, the default), ``"desc"`` or ``"unordered"``; ``limit`` caps the rows.
+        then time, the default), ``"desc"`` or ``"unordered"``; ``limit`` caps the rows. ``as_of`` (versioned
+        classes, ``versions:`` in table_config.yaml) reads each key as it was known at that instant.
 
         Raises :class:`UnknownClassError`, :class:`UnknownColumnError`, :class:`InvalidQueryError`.
         """
-        q = _query(start, end, symbols, columns, where, order, limit, tags)
+        q = _query(start, end, symbols, columns, where, order, limit, tags, as_of)
         table = self._native.load(cls, q)
         return _convert(table, into)
 
@@ -612,6 +619,7 @@ class Dal:
         limit: Optional[int] = None,
         *,
         tags: Optional[Mapping[str, Any]] = None,
+        as_of: Optional[TimeLike] = None,
         dtype_backend: Optional[Literal["numpy", "numpy_nullable", "pyarrow"]] = None,
     ) -> "pandas.DataFrame":
         """:meth:`load` into a ``pandas.DataFrame``: timestamps ``datetime64[unit, UTC]``, decimals as
@@ -619,7 +627,7 @@ class Dal:
         with NaN; ``dtype_backend="numpy_nullable"`` keeps ``Int64`` with ``<NA>``, ``"pyarrow"`` gives
         ``ArrowDtype`` columns that share the Arrow memory (no copy): the way to keep the peak near one
         frame (docs/benchmarks.md, "Python")."""
-        q = _query(start, end, symbols, columns, where, order, limit, tags)
+        q = _query(start, end, symbols, columns, where, order, limit, tags, as_of)
         return _to_pandas(self._native.load(cls, q), dtype_backend)
 
     def load_polars(
@@ -634,9 +642,10 @@ class Dal:
         limit: Optional[int] = None,
         *,
         tags: Optional[Mapping[str, Any]] = None,
+        as_of: Optional[TimeLike] = None,
     ) -> "polars.DataFrame":
         """:meth:`load` into a ``polars.DataFrame`` (timestamps ``Datetime(unit, "UTC")``)."""
-        q = _query(start, end, symbols, columns, where, order, limit, tags)
+        q = _query(start, end, symbols, columns, where, order, limit, tags, as_of)
         return _to_polars(self._native.load(cls, q))
 
     def load_batches(
@@ -651,6 +660,7 @@ class Dal:
         limit: Optional[int] = None,
         *,
         tags: Optional[Mapping[str, Any]] = None,
+        as_of: Optional[TimeLike] = None,
     ) -> "pyarrow.RecordBatchReader":
         """:meth:`load` as a streaming ``pyarrow.RecordBatchReader``, for results too large to hold at once.
 
@@ -661,7 +671,7 @@ class Dal:
         with the quantdal error kind.
         """
         return self._native.load_batches(
-            cls, _query(start, end, symbols, columns, where, order, limit, tags)
+            cls, _query(start, end, symbols, columns, where, order, limit, tags, as_of)
         )
 
     def latest(
@@ -674,10 +684,13 @@ class Dal:
         start: Optional[TimeLike] = None,
         end: Optional[TimeLike] = None,
         tags: Optional[Mapping[str, Any]] = None,
+        as_of: Optional[TimeLike] = None,
         into: str = "arrow",
     ) -> Any:
-        """The newest row of each series (after filters), as a ``pyarrow.Table`` or ``into`` a DataFrame."""
-        table = self._native.latest(cls, _query(start, end, symbols, columns, where, "asc", None, tags))
+        """The newest row of each series (after filters), as a ``pyarrow.Table`` or ``into`` a DataFrame;
+        ``as_of`` (versioned classes) as known at that instant."""
+        q = _query(start, end, symbols, columns, where, "asc", None, tags, as_of)
+        table = self._native.latest(cls, q)
         return _convert(table, into)
 
     def kline(
@@ -692,15 +705,37 @@ class Dal:
         limit: Optional[int] = None,
         *,
         tags: Optional[Mapping[str, Any]] = None,
+        as_of: Optional[TimeLike] = None,
         into: str = "arrow",
     ) -> Any:
         """OHLCV bars of ``interval`` (``"1m"``, ``"5m"``, ``"1h"``, ``"1d"``, …) computed in the store from the
         class's ticks or finer bars: series columns, the bar start time, open / high / low / close, volume,
-        amount, count. Bars hold ``[start, start + width)``."""
+        amount, count. Bars hold ``[start, start + width)``. ``"ticks:N"``, ``"volume:V"`` and ``"dollar:D"``
+        give information-driven bars, with each bar's ``first_time`` and ``last_time``. ``as_of`` (versioned
+        classes) computes the bars from the rows as known at that instant."""
         table = self._native.kline(
-            cls, interval, _query(start, end, symbols, None, where, order, limit, tags)
+            cls, interval, _query(start, end, symbols, None, where, order, limit, tags, as_of)
         )
         return _convert(table, into)
+
+    def history(
+        self,
+        cls: str,
+        start: Optional[TimeLike] = None,
+        end: Optional[TimeLike] = None,
+        symbols: Union[str, Iterable[str], None] = None,
+        columns: Union[str, Iterable[str], None] = None,
+        where: Optional[Where] = None,
+        *,
+        tags: Optional[Mapping[str, Any]] = None,
+        as_of: Optional[TimeLike] = None,
+        into: str = "arrow",
+    ) -> Any:
+        """Every revision of the keys of a versioned class that the filters select, in key then knowledge
+        order, with ``_known_at`` (when the revision became known, UTC) and ``_deleted`` (a tombstone). The
+        range and ``where`` apply to each revision; ``as_of`` keeps the revisions known by then."""
+        q = _query(start, end, symbols, columns, where, "asc", None, tags, as_of)
+        return _convert(self._native.history(cls, q), into)
 
     def count(self, cls: str) -> int:
         """Rows currently held for ``cls``."""

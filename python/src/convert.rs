@@ -75,6 +75,7 @@ pub struct QueryArgs<'py> {
     pub filters: Vec<WhereItem<'py>>,
     pub order: String,
     pub limit: Option<u64>,
+    pub as_of: Option<TimeArg>,
 }
 
 /// A Python scalar → `Value`. Integers stay integers (a value past i64 is an error, never a float), so a
@@ -178,6 +179,9 @@ pub fn build_load(py: Python<'_>, q: &QueryArgs<'_>) -> PyResult<Load> {
     load = load.order(order(&q.order).map_err(err)?);
     if let Some(n) = q.limit {
         load = load.limit(n);
+    }
+    if let Some(t) = &q.as_of {
+        load = load.as_of(t.timestamp("as_of").map_err(err)?);
     }
     Ok(load)
 }

@@ -309,6 +309,24 @@ impl PyDal {
         convert::to_table(py, schema, batches)
     }
 
+    /// Every revision of the selected keys of a versioned class, with `_known_at` and `_deleted`.
+    fn history<'py>(
+        &self,
+        py: Python<'py>,
+        cls: String,
+        q: QueryArgs<'py>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let dal = self.dal()?;
+        let load = build_load(py, &q)?;
+        let spec = dal.spec(&cls).py_err(py)?;
+        let query = load.resolve(&spec).py_err(py)?;
+        let batches = runtime::run(py, async move { dal.history(&cls, load).await })?;
+        let schema = convert::result_schema(&batches, || {
+            quantdal_core::versions::history_schema(&spec, &query.columns)
+        });
+        convert::to_table(py, schema, batches)
+    }
+
     fn delete(&self, py: Python<'_>, cls: String, q: QueryArgs<'_>) -> PyResult<u64> {
         let dal = self.dal()?;
         let load = build_load(py, &q)?;

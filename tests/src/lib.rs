@@ -18,6 +18,7 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod pit;
 pub mod realtime;
 pub mod services;
 
@@ -40,11 +41,16 @@ pub fn fixture_catalog() -> Catalog {
 /// under `stores.main` in `quantdal.yaml` (e.g. `"kind: duckdb\npath: test.duckdb"`); relative paths resolve
 /// against `base`. The tables are not provisioned.
 pub async fn fixture_dal(store_yaml: &str, base: &Path) -> Dal {
+    catalog_dal(store_yaml, base, fixture_catalog()).await
+}
+
+/// As [`fixture_dal`], over another catalog whose classes route to [`STORE`] (e.g. [`pit::pit_catalog`]).
+pub async fn catalog_dal(store_yaml: &str, base: &Path, catalog: Catalog) -> Dal {
     let indented: String = store_yaml.lines().map(|l| format!("    {l}\n")).collect();
     let yaml = format!("version: 1\ntables: fixture.yaml\nstores:\n  {STORE}:\n{indented}");
     let settings = Settings::from_yaml(&yaml, "<conformance settings>", base, &|_| None)
         .unwrap_or_else(|e| panic!("conformance settings: {e}\n{yaml}"));
-    Dal::from_parts(settings, fixture_catalog(), OpenOptions::default())
+    Dal::from_parts(settings, catalog, OpenOptions::default())
         .await
         .unwrap_or_else(|e| panic!("opening the store under test: {e}"))
 }

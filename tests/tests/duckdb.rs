@@ -173,3 +173,103 @@ async fn large_results_keep_their_order() {
         }
     }
 }
+
+/// Point-in-time (versioned classes) and information-driven bars on the embedded store.
+mod pit {
+    use std::path::Path;
+
+    use quantdal::Dal;
+
+    async fn harness(dir: &Path) -> Option<Dal> {
+        Some(
+            quantdal_tests::catalog_dal(
+                "kind: duckdb\npath: pit.duckdb",
+                dir,
+                quantdal_tests::pit::pit_catalog(),
+            )
+            .await,
+        )
+    }
+
+    quantdal_tests::pit_tests!(harness);
+
+    /// The versioned revisions survive closing and reopening the file (read-only included), and a save
+    /// after reopening is newer than every revision before it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn revisions_persist_across_opens() {
+        use quantdal::Load;
+        use quantdal_tests::fixtures::{tick_grid, ticks_batch};
+        let dir = tempfile::tempdir().expect("temporary folder");
+        {
+            let dal = harness(dir.path()).await.expect("dal");
+            quantdal_tests::pit::prepare(&dal).await;
+            dal.save("vticks", &ticks_batch(&tick_grid()))
+                .await
+                .expect("save");
+        }
+        let dal = harness(dir.path()).await.expect("dal");
+        let mut changed = tick_grid();
+        changed.truncate(3);
+        for t in &mut changed {
+            t.price += 1.0;
+        }
+        dal.save("vticks", &ticks_batch(&changed))
+            .await
+            .expect("save after reopening");
+        let history = dal.history("vticks", Load::all()).await.expect("history");
+        let n: usize = history.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(n, 33, "30 first revisions + 3 changed");
+        assert_eq!(dal.count("vticks").await.expect("count"), 30);
+    }
+}
+
+/// A versioned class routed to a store that keeps no revisions (TDengine, Redis) is refused when the
+/// configuration is checked, before anything connects, with a message naming the class and what to do.
+#[test]
+fn versioned_class_is_refused_on_tdengine_and_redis() {
+    let catalog = quantdal::Catalog::from_yaml(
+        r#"
+version: 1
+classes:
+  - name: restated
+    category: market
+    store: main
+    time: { column: ts, precision: ms }
+    tags: [symbol]
+    versions: true
+    columns:
+      - { name: ts, type: TIMESTAMP }
+      - { name: symbol, type: VARCHAR(16) }
+      - { name: close, type: DOUBLE }
+"#,
+        "versioned",
+    )
+    .expect("catalog");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    for store in [
+        "kind: tdengine\n    dsn: \"taos://127.0.0.1:6030\"",
+        "kind: redis\n    url: \"redis://127.0.0.1:6379/0\"",
+        "kind: duckdb\n    path: ok.duckdb",
+    ] {
+        let yaml = format!("version: 1\ntables: t.yaml\nstores:\n  main:\n    {store}\n");
+        let settings = quantdal::Settings::from_yaml(&yaml, "versions", dir.path(), &|_| None)
+            .expect("settings");
+        let checked = quantdal::Config::new(settings, catalog.clone());
+        if store.contains("duckdb") {
+            checked.expect("the embedded store keeps revisions");
+            continue;
+        }
+        let e = checked.expect_err("a versioned class on a store without revisions");
+        assert_eq!(
+            (e.kind(), e.class()),
+            (quantdal::ErrorKind::Config, Some("restated")),
+            "{e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("it is versioned")
+                && text.contains("route the class to PostgreSQL or the embedded DuckDB"),
+            "{text}"
+        );
+    }
+}

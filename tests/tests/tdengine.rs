@@ -282,6 +282,186 @@ classes:
         assert_eq!(left.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
     }
 
+    /// `quantdal sql` on TDengine: class names resolve to their super-tables, results of any shape come back as
+    /// Arrow (aggregates, timestamps at the database precision, an empty result with its columns), the row limit
+    /// and the deadline hold, and nothing but one SELECT over classes reaches the server.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sql_reads_super_tables_with_guardrails() {
+        use arrow::array::Array;
+        use quantdal::sql::SqlOptions;
+        let _cleanup = quantdal_tests::services::CleanupGuard;
+        let Some(dsn) = optional_service_url(DSN) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (dal, _) = dal(dir.path(), &dsn, "max_attempts: 1").await;
+        dal.provision().await.unwrap();
+        let start = now_ms() - 60_000;
+        dal.save("ticks_a", &ticks(3, 10, start)).await.unwrap();
+        dal.save("ticks_b", &ticks(2, 5, start)).await.unwrap();
+        let run = |text: &'static str, options: SqlOptions| {
+            let dal = &dal;
+            async move { dal.sql(text, options).await }
+        };
+
+        let out = run(
+            "SELECT symbol, count(*) AS n, max(price) AS top, sum(volume) AS vol FROM ticks_a \
+             GROUP BY symbol ORDER BY symbol",
+            SqlOptions::default(),
+        )
+        .await
+        .unwrap();
+        eprintln!("statement sent: {}", out.statement);
+        assert!(out.statement.contains("`ticks_a`"), "{}", out.statement);
+        assert_eq!((out.rows, out.truncated), (3, false));
+        let batch = arrow::compute::concat_batches(&out.batches[0].schema(), &out.batches).unwrap();
+        let schema = batch.schema();
+        let types: Vec<&DataType> = schema.fields().iter().map(|f| f.data_type()).collect();
+        assert_eq!(
+            types,
+            [
+                &DataType::Utf8,
+                &DataType::Int64,
+                &DataType::Float64,
+                &DataType::Int64
+            ]
+        );
+        let symbols = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(symbols.value(0), "S00000.SH");
+        let n = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(n.values().iter().sum::<i64>(), 30);
+
+        // Timestamps at the database precision, labelled UTC; a string literal in double quotes is a string.
+        let out = run(
+            "SELECT ts, price FROM ticks_a WHERE symbol = \"S00001.SH\" ORDER BY ts",
+            SqlOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.rows, 10);
+        let ts = out.batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .unwrap();
+        assert_eq!(ts.timezone(), Some("UTC"));
+        assert_eq!(ts.value(0), start);
+
+        // An empty result keeps its columns; the row limit cuts and says so.
+        let out = run(
+            "SELECT ts, price FROM ticks_a WHERE price < 0",
+            SqlOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.rows, 0);
+        assert_eq!(out.batches[0].num_columns(), 2);
+        let out = run(
+            "SELECT * FROM ticks_b",
+            SqlOptions {
+                max_rows: Some(7),
+                timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!((out.rows, out.truncated), (7, true));
+
+        // The deadline: a statement still unanswered at its time limit is a typed timeout.
+        let err = run(
+            "SELECT count(*) FROM ticks_a",
+            SqlOptions {
+                max_rows: None,
+                timeout: Some(Duration::from_micros(1)),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+
+        // Refused before the server sees anything, and nothing changed.
+        for (text, needle) in [
+            ("DELETE FROM ticks_a", "not a query"),
+            (
+                "SELECT * FROM information_schema.ins_databases",
+                "system catalogs",
+            ),
+            ("SELECT * FROM ticks_a; DROP DATABASE x", "2 statements"),
+            (
+                "SELECT * FROM ticks_a WHERE symbol = 'S0''1'",
+                "quote or backslash",
+            ),
+            ("SELECT * FROM nowhere", "not a class"),
+        ] {
+            let err = run(text, SqlOptions::default()).await.unwrap_err();
+            assert!(err.to_string().contains(needle), "{text}: {err}");
+        }
+        assert_eq!(dal.count("ticks_a").await.unwrap(), 30);
+    }
+
+    /// `db compact` runs `COMPACT DATABASE` once per database of the store's classes and waits for it (or, on
+    /// the community edition, which refuses it, reports a note); every row survives.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compact_runs_compact_database_and_keeps_every_row() {
+        let _cleanup = quantdal_tests::services::CleanupGuard;
+        let Some(dsn) = optional_service_url(DSN) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (dal, database) = dal(dir.path(), &dsn, "max_attempts: 1").await;
+        dal.provision().await.unwrap();
+        let start = now_ms() - 3_600_000;
+        dal.save("ticks_a", &ticks(4, 250, start)).await.unwrap();
+        dal.save("ticks_a", &ticks(4, 250, start)).await.unwrap();
+        dal.save("ticks_c", &ticks(2, 50, start)).await.unwrap();
+        let done = quantdal::compact::compact(dal.config(), Some("main"), 2, false)
+            .await
+            .unwrap();
+        eprintln!("compact: {done:?}");
+        assert_eq!(done.len(), 1);
+        let statements = &done[0].statements;
+        match &done[0].note {
+            // The community edition refuses every COMPACT (0x0100): a note, nothing changed.
+            Some(note) => {
+                assert!(statements.is_empty(), "{done:?}");
+                assert!(
+                    note.contains("COMPACT DATABASE") && note.contains("0x0100"),
+                    "{note}"
+                );
+            }
+            None => {
+                assert_eq!(statements.len(), 2, "{statements:?}");
+                for db in [database.clone(), format!("{database}_ns")] {
+                    assert!(
+                        statements.iter().any(|s| s
+                            .starts_with(&format!("COMPACT DATABASE `{db}` -- compaction"))
+                            && s.contains("finished")),
+                        "{db}: {statements:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(dal.count("ticks_a").await.unwrap(), 1000);
+        assert_eq!(dal.count("ticks_c").await.unwrap(), 100);
+        // A dry run names what it would do and runs nothing.
+        let dry = quantdal::compact::compact(dal.config(), Some("main"), 2, true)
+            .await
+            .unwrap();
+        assert!(dry[0].statements.is_empty(), "{dry:?}");
+        assert!(
+            dry[0].note.as_deref().unwrap_or("").contains("ticks_a"),
+            "{dry:?}"
+        );
+    }
+
     /// A wrong password: Unavailable, not temporary, password never printed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wrong_password_is_permanent_unavailable_without_the_password() {

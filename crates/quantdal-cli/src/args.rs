@@ -75,12 +75,19 @@ pub enum Command {
         #[command(flatten)]
         filter: FilterArgs,
     },
-    /// Print OHLCV bars computed from ticks or finer bars.
+    /// Print OHLCV bars computed from ticks or finer bars, by time or by activity.
     Kline {
         class: String,
-        /// Bar width: 30s, 1m, 5m, 1h, 1d, 7d…
+        /// Bar width (30s, 1m, 5m, 1h, 1d, 7d…), or an information-driven bar: ticks:N, volume:V, dollar:D.
         #[arg(long)]
         interval: String,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Print every revision of the keys of a versioned class that the filters select, with `_known_at` (when
+    /// it became known) and `_deleted` (a tombstone); `--as-of` keeps the revisions known by then.
+    History {
+        class: String,
         #[command(flatten)]
         filter: FilterArgs,
     },
@@ -270,4 +277,7 @@ pub struct FilterArgs {
     /// Newest first.
     #[arg(long)]
     pub desc: bool,
+    /// Versioned classes: the rows as they were known at this instant (same forms as --start).
+    #[arg(long)]
+    pub as_of: Option<String>,
 }

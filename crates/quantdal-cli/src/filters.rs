@@ -30,6 +30,10 @@ pub fn build_load(args: &FilterArgs) -> Result<Load> {
     if args.desc {
         load = load.order(Order::Desc);
     }
+    if let Some(t) = &args.as_of {
+        load = load
+            .as_of(Timestamp::parse(t).map_err(|m| Error::invalid_query(format!("--as-of: {m}")))?);
+    }
     Ok(load)
 }
 

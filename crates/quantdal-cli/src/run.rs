@@ -200,6 +200,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             close(dal).await;
             print_batches(&batches, format)?;
         }
+        Command::History { class, filter } => {
+            let dal = open(config, true).await?;
+            let batches = dal.history(&class, filters::build_load(&filter)?).await?;
+            close(dal).await;
+            print_batches(&batches, format)?;
+        }
         Command::Watch {
             class,
             symbols,

@@ -888,3 +888,115 @@ fn monitor_reads_while_another_process_writes() {
         .collect();
     assert!(pids.len() >= 2, "both demo processes recorded: {pids:?}");
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// point in time
+// ---------------------------------------------------------------------------------------------------------
+
+/// A versioned class from the command line: `--as-of` on load / latest / kline (time and information bars),
+/// `history`, and `--as-of` refused on a delete.
+#[test]
+fn as_of_and_history_on_a_versioned_class() {
+    let env = Env::new();
+    std::fs::write(
+        env.path("v.yaml"),
+        "version: 1\nclasses:\n  - name: vdaily\n    category: market\n    store: embedded\n    \
+         time: { column: trade_date }\n    tags: [symbol]\n    versions: true\n    columns:\n      \
+         - { name: trade_date, type: DATE }\n      - { name: symbol, type: VARCHAR(16) }\n      \
+         - { name: close, type: DOUBLE, nullable: false }\n      - { name: volume, type: BIGINT, nullable: false }\n    \
+         kline: { open: close, high: close, low: close, close: close, volume: volume }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &env.config,
+        "version: 1\ntables: v.yaml\nstores:\n  embedded: { kind: duckdb, path: q.duckdb }\n",
+    )
+    .unwrap();
+    env.ok(&["provision"]);
+    let import = |name: &str, body: &str| {
+        let file = env.path(name);
+        std::fs::write(&file, format!("trade_date,symbol,close,volume\n{body}")).unwrap();
+        env.ok(&["import", "vdaily", &file.display().to_string()]);
+    };
+    import(
+        "first.csv",
+        "2024-01-02,600000.SH,10.0,100\n2024-01-03,600000.SH,10.5,200\n",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let between = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    import("restated.csv", "2024-01-03,600000.SH,10.25,200\n");
+
+    let closes = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["--format", "csv", "load", "vdaily", "--columns", "close"];
+        args.extend_from_slice(extra);
+        env.ok(&args).lines().skip(1).map(String::from).collect()
+    };
+    assert_eq!(closes(&[]), ["10.0", "10.25"]);
+    assert_eq!(closes(&["--as-of", &between]), ["10.0", "10.5"]);
+    let latest = env.ok(&[
+        "--format",
+        "csv",
+        "latest",
+        "vdaily",
+        "--columns",
+        "close",
+        "--as-of",
+        &between,
+    ]);
+    assert_eq!(latest.lines().nth(1), Some("10.5"), "{latest}");
+    let bars = env.ok(&[
+        "--format",
+        "csv",
+        "kline",
+        "vdaily",
+        "--interval",
+        "ticks:2",
+        "--as-of",
+        &between,
+    ]);
+    assert!(
+        bars.lines()
+            .next()
+            .unwrap_or_default()
+            .ends_with("count,first_time,last_time"),
+        "{bars}"
+    );
+    assert!(
+        bars.lines()
+            .nth(1)
+            .unwrap_or_default()
+            .contains(",10.0,10.5,10.0,10.5,300,"),
+        "{bars}"
+    );
+    let history = env.ok(&[
+        "--format",
+        "csv",
+        "history",
+        "vdaily",
+        "--where",
+        "trade_date = 2024-01-03",
+        "--columns",
+        "close",
+    ]);
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines[0], "close,_known_at,_deleted", "{history}");
+    assert_eq!(lines.len(), 3, "{history}");
+    assert!(
+        lines[1].starts_with("10.5,") && lines[1].ends_with(",false"),
+        "{history}"
+    );
+    assert!(
+        lines[2].starts_with("10.25,") && lines[2].ends_with(",false"),
+        "{history}"
+    );
+    let err = env.fails(&[
+        "delete",
+        "vdaily",
+        "--symbol",
+        "600000.SH",
+        "--as-of",
+        &between,
+    ]);
+    assert!(err.contains("as_of does not apply"), "{err}");
+}

@@ -619,8 +619,41 @@ fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// With TimescaleDB on the server: compresses every chunk of the class hypertables in `schema` and returns
+/// how many chunks are compressed (`None` on plain PostgreSQL, where the test takes the plain path).
+fn compress_hypertables(url: &str, schema: &str) -> Option<u64> {
+    if psql(
+        url,
+        "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'",
+    ) != "1"
+    {
+        return None;
+    }
+    psql(
+        url,
+        &format!(
+            "SELECT count(compress_chunk(c, true)) FROM timescaledb_information.hypertables h, \
+             LATERAL show_chunks(format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass) c \
+             WHERE h.hypertable_schema = '{schema}'"
+        ),
+    );
+    Some(
+        psql(
+            url,
+            &format!(
+                "SELECT count(*) FROM timescaledb_information.chunks \
+                 WHERE hypertable_schema = '{schema}' AND is_compressed"
+            ),
+        )
+        .parse()
+        .unwrap(),
+    )
+}
+
 /// The demo on the embedded store, copied to PostgreSQL and back into a fresh DuckDB file, every copy
 /// verified row by row; then sql, audit, compact and a backup / restore on PostgreSQL.
+/// On TimescaleDB the class tables are hypertables and every chunk is compressed before the round trip back,
+/// a re-copy upserts into the compressed chunks, and the restore writes into them.
 #[test]
 fn postgres_copy_round_trip_and_operations() {
     let Some(url) = pg_url() else { return };
@@ -658,6 +691,31 @@ fn postgres_copy_round_trip_and_operations() {
         ),
         ticks.to_string()
     );
+
+    let compressed = compress_hypertables(&url, &schema.name);
+    eprintln!("compressed chunks: {compressed:?}");
+    if let Some(chunks) = compressed {
+        assert!(chunks > 0, "no chunk was compressed");
+        for class in ["daily_kline", "tick_data"] {
+            // Read back from compressed chunks, and written again into them (upserts), both verified.
+            let back = json(
+                &env,
+                &[
+                    "copy",
+                    class,
+                    "--from",
+                    "warehouse",
+                    "--to",
+                    "back",
+                    "--full",
+                ],
+            );
+            assert_eq!(back["mismatches"], Value::Array(Vec::new()), "{back}");
+            let again = json(&env, &["copy", class, "--to", "warehouse", "--full"]);
+            assert_eq!(again["mismatches"], Value::Array(Vec::new()), "{again}");
+            assert_eq!(again["checksum_target"], back["checksum_source"], "{class}");
+        }
+    }
 
     // Switch daily_kline and tick_data to PostgreSQL; sql then runs there, in a READ ONLY transaction.
     env.ok(&["copy", "daily_kline", "--to", "warehouse", "--switch"]);
@@ -746,6 +804,155 @@ fn postgres_copy_round_trip_and_operations() {
             "daily_kline",
         ],
     );
+    let restored = json(&env, &["restore", &dir_text, "--to", "back"]);
+    for r in restored.as_array().unwrap() {
+        assert_eq!(r["verified"], true, "{r}");
+    }
+    if compressed.is_some() {
+        // Into the hypertables again, onto compressed chunks: upserts of identical rows, verified.
+        assert!(compress_hypertables(&url, &schema.name).unwrap_or(0) > 0);
+        let restored = json(&env, &["restore", &dir_text, "--to", "warehouse"]);
+        for r in restored.as_array().unwrap() {
+            assert_eq!(r["verified"], true, "{r}");
+        }
+        assert_eq!(count(&env, "tick_data"), ticks);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// TDengine
+// ---------------------------------------------------------------------------------------------------------
+
+/// Drops the test's TDengine database through the `taos` shell, when one is on the PATH, however the test ends.
+struct TdDatabase {
+    dsn: String,
+    name: String,
+}
+
+impl Drop for TdDatabase {
+    fn drop(&mut self) {
+        // taos://user:password@host:port → the shell's flags; the password goes by argument, never printed.
+        let Some(rest) = self.dsn.split_once("://").map(|(_, r)| r) else {
+            return;
+        };
+        let (user, password, host) = match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let (u, p) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                (u, p, host)
+            }
+            None => ("root", "taosdata", rest),
+        };
+        let (host, port) = host
+            .trim_end_matches('/')
+            .split_once(':')
+            .unwrap_or((host, "6030"));
+        let _ = std::process::Command::new("taos")
+            .args(["-h", host, "-P", port, "-u", user])
+            .arg(format!("-p{password}"))
+            .args(["-s", &format!("DROP DATABASE IF EXISTS {}", self.name)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// The demo's tick data copied into TDengine and back into a fresh DuckDB file (verified), then `sql` over the
+/// super-table (its guardrails included), `db compact` running `COMPACT DATABASE`, and a backup from TDengine
+/// restored verified. Needs `QUANTDAL_TEST_TDENGINE_DSN` and a binary built with `tdengine-native` for a
+/// `taos://` DSN.
+#[test]
+fn tdengine_copy_sql_and_compact() {
+    let dsn = match std::env::var("QUANTDAL_TEST_TDENGINE_DSN") {
+        Ok(dsn) => dsn,
+        Err(_) => {
+            eprintln!("QUANTDAL_TEST_TDENGINE_DSN is not set: skipping");
+            return;
+        }
+    };
+    let database = TdDatabase {
+        dsn: dsn.clone(),
+        name: format!("qd_cli_ops_{}", std::process::id()),
+    };
+    let env = demo_env(3);
+    // The shipped catalog with the TDengine classes in a database of this test's own.
+    let tables = std::fs::read_to_string(common::table_config())
+        .unwrap()
+        .replace(
+            "database: market, keep: 3650, duration: 10",
+            &format!(
+                "database: {}, keep: 3650, duration: 10, vgroups: 1",
+                database.name
+            ),
+        );
+    std::fs::write(env.path("tables.yaml"), tables).unwrap();
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let tables_line = text.lines().find(|l| l.starts_with("tables:")).unwrap();
+    let text = text.replace(tables_line, "tables: tables.yaml").replace(
+        "stores:\n",
+        &format!(
+            "stores:\n  market: {{ kind: tdengine, dsn: \"{dsn}\", pool_size: 2 }}\n  back: {{ kind: duckdb, path: back.duckdb }}\n"
+        ),
+    );
+    std::fs::write(&env.config, text).unwrap();
+
+    let there = json(&env, &["copy", "tick_data", "--to", "market", "--switch"]);
+    assert_eq!(there["mismatches"], Value::Array(Vec::new()), "{there}");
+    let back = json(
+        &env,
+        &["copy", "tick_data", "--from", "market", "--to", "back"],
+    );
+    assert_eq!(back["mismatches"], Value::Array(Vec::new()), "{back}");
+    assert_eq!(there["checksum_source"], back["checksum_target"]);
+    let ticks = there["rows_source"].as_u64().unwrap();
+
+    // sql now runs on TDengine, against the class's super-table.
+    assert_eq!(count(&env, "tick_data"), ticks);
+    let out = env.ok(&[
+        "--format",
+        "csv",
+        "sql",
+        "SELECT symbol, count(*) AS n, last(ts) AS last_ts FROM tick_data GROUP BY symbol ORDER BY symbol",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("symbol,n,last_ts"), "{out}");
+    let summed: u64 = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(summed, ticks);
+    let out = env.ok(&["sql", "SELECT * FROM tick_data", "--max-rows", "5"]);
+    assert!(out.lines().count() >= 5, "{out}");
+    for (statement, needle) in [
+        ("DELETE FROM tick_data", "not a query"),
+        ("SELECT * FROM information_schema.ins_dnodes", "not a class"),
+        (
+            "SELECT count(*) FROM tick_data t JOIN symbols s ON t.symbol = s.symbol",
+            "spans stores",
+        ),
+    ] {
+        let line = env.fails(&["sql", statement]);
+        assert!(line.contains(needle), "{statement}: {line}");
+    }
+    assert_eq!(count(&env, "tick_data"), ticks);
+
+    // COMPACT DATABASE, or on the community edition (which refuses it with 0x0100) a note and exit 0.
+    let done = json(&env, &["db", "compact", "--store", "market"]);
+    let statements = done[0]["statements"].as_array().unwrap();
+    let compacted = statements.iter().any(|s| {
+        s.as_str()
+            .unwrap()
+            .starts_with(&format!("COMPACT DATABASE `{}`", database.name))
+    });
+    let refused = done[0]["note"]
+        .as_str()
+        .is_some_and(|n| n.contains("COMPACT DATABASE") && n.contains("0x0100"));
+    assert!(compacted || refused, "{done}");
+    assert_eq!(count(&env, "tick_data"), ticks);
+
+    let dir = env.path("td_backup");
+    let dir_text = dir.to_str().unwrap().to_string();
+    json(&env, &["backup", &dir_text, "--class", "tick_data"]);
     let restored = json(&env, &["restore", &dir_text, "--to", "back"]);
     for r in restored.as_array().unwrap() {
         assert_eq!(r["verified"], true, "{r}");

@@ -143,8 +143,8 @@ pub fn check_capabilities(
     };
     if spec.versions.is_some() && !capabilities.versions {
         return refuse(
-            "it is versioned (`versions:` in table_config.yaml) and this store keeps no revisions (no store does yet: \
-             point-in-time storage is not implemented)"
+            "it is versioned (`versions:` in table_config.yaml) and this store keeps no revisions; route the class \
+             to PostgreSQL or the embedded DuckDB file, which keep every revision with its knowledge time"
                 .into(),
         );
     }

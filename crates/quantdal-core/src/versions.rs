@@ -81,6 +81,16 @@ pub fn next_stamp(now_ticks: i64, newest_held: Option<i64>) -> i64 {
     }
 }
 
+/// The knowledge time of a save stamped with its commit time: the clock now, floored to the class precision,
+/// moved past `newest_held` by [`next_stamp`]. Stores call it while holding the table's write lock.
+pub fn commit_stamp(spec: &TableSpec, newest_held: Option<i64>) -> i64 {
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    next_stamp(
+        now.div_euclid(spec.precision().nanos_per_tick()),
+        newest_held,
+    )
+}
+
 /// The conditions safe to apply before the revision is picked: on key columns (every revision of a key
 /// has the same value there), and the time range when the time column is part of the key. Other predicates
 /// must see the picked revision, or an older revision matching them would be read instead.

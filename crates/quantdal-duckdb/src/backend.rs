@@ -17,8 +17,8 @@ pub struct DuckDbBackend;
 pub const CAPABILITIES: Capabilities = Capabilities {
     shared_between_processes: false,
     sql: Some(SqlDialect::Duckdb),
-    // Versioned classes (issue 15) are not stored yet: refused at config time rather than read wrongly.
-    versions: false,
+    // Every revision with its knowledge time, as-of reads, tombstones (docs/versions.md).
+    versions: true,
     ..Capabilities::RELATIONAL
 };
 

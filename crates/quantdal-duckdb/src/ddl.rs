@@ -1,6 +1,7 @@
 //! Spec → DuckDB DDL. Identifiers come only from the validated spec and are quoted anyway.
 
 use quantdal_core::spec::DefaultValue;
+use quantdal_core::versions::{DELETED_COLUMN, KNOWN_AT_COLUMN};
 use quantdal_core::{NeutralType, TableSpec, TimePrecision};
 
 pub use quantdal_core::sqlgen::{quote, quote_list};
@@ -73,9 +74,30 @@ pub enum Layout {
 pub fn layout(spec: &TableSpec) -> Layout {
     match &spec.time {
         _ if spec.key.is_empty() => Layout::Plain,
+        // Revisions are only appended, and the versioned save path (versioned.rs) keeps (key…, _known_at)
+        // unique under the table's write lock: an index would cost space and buy nothing.
+        _ if spec.versions.is_some() => Layout::Series,
         Some(t) if spec.key.iter().any(|k| k == &t.column) => Layout::Series,
         _ => Layout::Indexed,
     }
+}
+
+/// The columns a versioned table holds besides the class's (quoted name, type with constraints).
+pub fn revision_columns(spec: &TableSpec) -> impl Iterator<Item = (String, String)> {
+    [
+        (
+            quote(KNOWN_AT_COLUMN),
+            format!(
+                "{} NOT NULL",
+                column_type(NeutralType::Timestamp, spec.precision())
+            ),
+        ),
+        (
+            quote(DELETED_COLUMN),
+            "BOOLEAN NOT NULL DEFAULT FALSE".into(),
+        ),
+    ]
+    .into_iter()
 }
 
 /// Every statement that provisions `spec`, in order; each is idempotent.
@@ -100,6 +122,9 @@ pub fn create_statements(spec: &TableSpec) -> Vec<String> {
             line
         })
         .collect();
+    if spec.versions.is_some() {
+        lines.extend(revision_columns(spec).map(|(name, ty)| format!("    {name} {ty}")));
+    }
     if layout(spec) == Layout::Indexed {
         lines.push(format!("    PRIMARY KEY ({})", quote_list(&spec.key)));
     }

@@ -12,6 +12,7 @@ mod errors;
 pub mod lake;
 mod pool;
 mod sql;
+mod versioned;
 mod write;
 
 use std::collections::{HashMap, HashSet};
@@ -24,10 +25,14 @@ use async_trait::async_trait;
 use duckdb::vtab::arrow::ArrowVTab;
 use duckdb::{AccessMode, Config, Connection};
 use futures::StreamExt;
+use quantdal_core::bars::{bar_schema, InfoBar};
 use quantdal_core::output::{conform_batch, projected_schema};
+use quantdal_core::versions::{
+    history_schema, is_revision_column, DELETED_COLUMN, KNOWN_AT_COLUMN,
+};
 use quantdal_core::{
-    kline_schema, BatchStream, Error, ErrorKind, Interval, Migration, Operation, ProvisionStatus,
-    Query, Result, StatementText, Store, StoreInfo, StoreKind, TableSpec,
+    kline_schema, BatchStream, Error, ErrorKind, Interval, Migration, NeutralType, Operation,
+    ProvisionStatus, Query, Result, StatementText, Store, StoreInfo, StoreKind, TableSpec,
 };
 
 pub use admin::{backups, compact_file, CompactOptions};
@@ -453,7 +458,7 @@ impl Store for DuckDbStore {
 
     async fn load(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
         self.ensure_table(spec).await?;
-        let statement = sql::select(spec, &query);
+        let statement = versioned::read(spec, &query, sql::select(spec, &query))?;
         let schema = projected_schema(spec, &query.columns);
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(8);
         let pool = self.pool.clone();
@@ -495,6 +500,7 @@ impl Store for DuckDbStore {
             Error::invalid_query("the class has no time column, so it has no latest row per series")
                 .with_class(spec.name.clone())
         })?;
+        let statement = versioned::read(spec, &query, statement)?;
         let schema = projected_schema(spec, &query.columns);
         self.query_all(statement, schema)
             .await
@@ -512,9 +518,34 @@ impl Store for DuckDbStore {
         let statement = sql::kline(spec, interval, &query).ok_or_else(|| {
             Error::invalid_query("the class declares no kline source").with_class(spec.name.clone())
         })?;
+        let statement = versioned::read(spec, &query, statement)?;
         self.query_all(statement, schema)
             .await
             .map_err(with_context(spec, "kline"))
+    }
+
+    async fn bars(
+        &self,
+        spec: &Arc<TableSpec>,
+        bar: InfoBar,
+        query: Query,
+    ) -> Result<Vec<RecordBatch>> {
+        self.ensure_table(spec).await?;
+        let schema = bar_schema(spec)?;
+        let statement = versioned::bars(spec, bar, &query)?;
+        self.query_all(statement, schema)
+            .await
+            .map_err(with_context(spec, "kline"))
+    }
+
+    async fn history(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        self.ensure_table(spec).await?;
+        let schema = history_schema(spec, &query.columns);
+        let batches = self
+            .query_all(versioned::history(spec, &query), schema)
+            .await
+            .map_err(with_context(spec, "history"))?;
+        Ok(futures::stream::iter(batches.into_iter().map(Ok)).boxed())
     }
 
     async fn delete(&self, spec: &Arc<TableSpec>, query: Query) -> Result<u64> {
@@ -522,6 +553,14 @@ impl Store for DuckDbStore {
         self.ensure_table(spec).await?;
         let lane = self.lane(&spec.table)?;
         let mut state = lane.state.lock().await;
+        if spec.versions.is_some() {
+            // A tombstone per key, even for "every row": the history stays readable as of earlier times.
+            let owned = spec.clone();
+            return self
+                .blocking(move |conn| versioned::delete(conn, &owned, &query))
+                .await
+                .map_err(with_context(spec, "delete"));
+        }
         if query.time.is_none() && query.conditions.is_empty() {
             let owned = spec.clone();
             let (n, fresh) = self
@@ -562,10 +601,12 @@ impl Store for DuckDbStore {
                     parameters: 1,
                 });
             }
-            (Operation::Load, Some(q)) => sql::select(spec, q),
-            (Operation::Latest, Some(q)) => sql::latest(spec, q)?,
+            (Operation::Load, Some(q)) => versioned::read(spec, q, sql::select(spec, q)).ok()?,
+            (Operation::Latest, Some(q)) => versioned::read(spec, q, sql::latest(spec, q)?).ok()?,
             // The width is a bound parameter, so any interval gives the same text.
-            (Operation::Kline, Some(q)) => sql::kline(spec, Interval::from_seconds(60)?, q)?,
+            (Operation::Kline, Some(q)) => {
+                versioned::read(spec, q, sql::kline(spec, Interval::from_seconds(60)?, q)?).ok()?
+            }
             (Operation::Delete, Some(q)) => sql::delete(spec, q),
             (Operation::Count, _) => {
                 return Some(StatementText {
@@ -600,10 +641,15 @@ impl Store for DuckDbStore {
 
     async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64> {
         self.ensure_table(spec).await?;
-        let sql = format!("SELECT count(*) FROM {}", ddl::quote(&spec.table));
+        // A versioned class holds the keys as known now (its revisions are `history`).
+        let statement = versioned::count(spec)?;
         self.blocking(move |conn| {
             let n: i64 = conn
-                .query_row(&sql, [], |r| r.get(0))
+                .query_row(
+                    &statement.sql,
+                    duckdb::params_from_iter(statement.params.iter()),
+                    |r| r.get(0),
+                )
                 .map_err(from_duckdb)?;
             Ok(n.max(0) as u64)
         })
@@ -659,8 +705,29 @@ fn drift(spec: &TableSpec, live: &[(String, String, bool)]) -> Vec<String> {
             }
         }
     }
+    if spec.versions.is_some() {
+        let wanted = [
+            (
+                KNOWN_AT_COLUMN,
+                column_type(NeutralType::Timestamp, spec.precision()),
+            ),
+            (DELETED_COLUMN, "BOOLEAN".to_string()),
+        ];
+        for (name, ty) in wanted {
+            match live.iter().find(|(n, _, _)| n == name) {
+                None => out.push(format!(
+                    "revision column {name} is absent: the table was made for an unversioned class; copy the \
+                     class into a new table to keep revisions"
+                )),
+                Some((_, live_ty, _)) if !live_ty.eq_ignore_ascii_case(&ty) => {
+                    out.push(format!("column {name} is {live_ty}, a versioned class needs {ty}"))
+                }
+                Some(_) => {}
+            }
+        }
+    }
     for (name, _, _) in live {
-        if spec.column(name).is_none() {
+        if spec.column(name).is_none() && !is_revision_column(spec, name) {
             out.push(format!("column {name} is not in the spec"));
         }
     }

@@ -5,6 +5,7 @@ use duckdb::types::Value as DuckValue;
 use quantdal_core::load::{Order, Query, Scalar};
 use quantdal_core::spec::KlineSource;
 use quantdal_core::sqlgen::{self, order_by, order_columns, projection, Binder};
+use quantdal_core::versions::ParamBinder;
 use quantdal_core::{Interval, NeutralType, TableSpec, TimePrecision, Timestamp};
 
 use crate::ddl::{column_type, quote};
@@ -32,15 +33,48 @@ pub(crate) fn placeholder(
     value: &Scalar,
     params: &mut Vec<DuckValue>,
 ) -> String {
+    marked(spec, column, value, params, Marks::Positional)
+}
+
+/// How a statement marks its parameters: `?` in text order, or `$n` where a generator binds values in
+/// another order than they appear (information bars bind the threshold after the filter it precedes;
+/// `offset` leaves `$1…$offset` to values bound outside the binder, the Arrow scans of a save).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Marks {
+    Positional,
+    Numbered { offset: usize },
+}
+
+impl Marks {
+    /// The mark of the parameter just pushed onto `params`.
+    fn last(self, params: &[DuckValue]) -> String {
+        match self {
+            Marks::Positional => "?".into(),
+            Marks::Numbered { offset } => format!("${}", offset + params.len()),
+        }
+    }
+}
+
+fn marked(
+    spec: &TableSpec,
+    column: usize,
+    value: &Scalar,
+    params: &mut Vec<DuckValue>,
+    marks: Marks,
+) -> String {
     let c = &spec.columns[column];
     match value {
         Scalar::Timestamp(t) => {
             params.push(DuckValue::Text(timestamp_text(*t, spec.precision())));
-            format!("CAST(? AS {})", column_type(c.data_type, spec.precision()))
+            format!(
+                "CAST({} AS {})",
+                marks.last(params),
+                column_type(c.data_type, spec.precision())
+            )
         }
         Scalar::Decimal(v, p, s) => {
             params.push(DuckValue::Text(decimal_text(*v, *s)));
-            format!("CAST(? AS DECIMAL({p},{s}))")
+            format!("CAST({} AS DECIMAL({p},{s}))", marks.last(params))
         }
         other => {
             params.push(match other {
@@ -53,7 +87,7 @@ pub(crate) fn placeholder(
                 Scalar::Date(d) => DuckValue::Date32(*d),
                 Scalar::Timestamp(_) | Scalar::Decimal(..) => DuckValue::Null,
             });
-            "?".into()
+            marks.last(params)
         }
     }
 }
@@ -72,18 +106,50 @@ fn decimal_text(unscaled: i128, scale: i8) -> String {
     }
 }
 
-/// Values become `?` placeholders (timestamps and decimals as casts of exact text, see `placeholder`).
-struct DuckBinder<'a>(&'a mut Vec<DuckValue>);
+/// Values become placeholders (timestamps and decimals as casts of exact text, see `placeholder`).
+pub(crate) struct DuckBinder<'a> {
+    pub(crate) params: &'a mut Vec<DuckValue>,
+    pub(crate) marks: Marks,
+}
+
+impl<'a> DuckBinder<'a> {
+    pub(crate) fn positional(params: &'a mut Vec<DuckValue>) -> Self {
+        DuckBinder {
+            params,
+            marks: Marks::Positional,
+        }
+    }
+}
 
 impl Binder for DuckBinder<'_> {
     fn bind(&mut self, spec: &TableSpec, column: usize, value: &Scalar) -> String {
-        placeholder(spec, column, value, self.0)
+        marked(spec, column, value, self.params, self.marks)
+    }
+}
+
+impl ParamBinder for DuckBinder<'_> {
+    fn bind_stamp(&mut self, spec: &TableSpec, ticks: i64) -> String {
+        self.params
+            .push(DuckValue::Text(timestamp_text(ticks, spec.precision())));
+        format!(
+            "CAST({} AS {})",
+            self.marks.last(self.params),
+            column_type(NeutralType::Timestamp, spec.precision())
+        )
+    }
+    fn bind_f64(&mut self, value: f64) -> String {
+        self.params.push(DuckValue::Double(value));
+        format!("CAST({} AS DOUBLE)", self.marks.last(self.params))
+    }
+    fn bind_i64(&mut self, value: i64) -> String {
+        self.params.push(DuckValue::BigInt(value));
+        self.marks.last(self.params)
     }
 }
 
 /// ` WHERE …` (or nothing) for the time bounds and conditions of `query`.
 pub fn where_clause(spec: &TableSpec, query: &Query, params: &mut Vec<DuckValue>) -> String {
-    sqlgen::where_clause(spec, query, &mut DuckBinder(params))
+    sqlgen::where_clause(spec, query, &mut DuckBinder::positional(params))
 }
 
 fn limit(query: &Query, params: &mut Vec<DuckValue>) -> String {

@@ -271,7 +271,7 @@ fn read_state(conn: &Connection, spec: &TableSpec) -> Result<TableState> {
 
 /// The newest time held, as class ticks (days for DATE). `epoch_ms` of a TIMESTAMP_MS fails in this DuckDB
 /// build, so milliseconds go through the (lossless) microsecond type.
-fn max_time_sql(column: &str, ty: NeutralType, precision: TimePrecision) -> String {
+pub(crate) fn max_time_sql(column: &str, ty: NeutralType, precision: TimePrecision) -> String {
     match (ty, precision) {
         (NeutralType::Date, _) => format!("CAST(max({column}) - DATE '1970-01-01' AS BIGINT)"),
         (_, TimePrecision::Ms) => format!("epoch_ms(CAST(max({column}) AS TIMESTAMP))"),
@@ -348,6 +348,10 @@ fn write(
     state: &mut TableState,
     batch: &RecordBatch,
 ) -> Result<()> {
+    if spec.versions.is_some() {
+        // Revisions append; none of the layouts' replace-by-key paths apply.
+        return crate::versioned::save(conn, parallelism, spec, batch);
+    }
     let layout = state.layout.unwrap_or_else(|| ddl::layout(spec));
     let time_index = time_in_key(spec).and_then(|(name, _)| spec.column_index(name));
     let time_range = time_index

@@ -17,8 +17,8 @@ pub struct PostgresBackend;
 pub const CAPABILITIES: Capabilities = Capabilities {
     finest_precision: TimePrecision::Us,
     sql: Some(SqlDialect::Postgres),
-    // Versioned classes (issue 15) are not stored yet: refused at config time rather than read wrongly.
-    versions: false,
+    // Every revision with its knowledge time, as-of reads, tombstones (docs/versions.md).
+    versions: true,
     ..Capabilities::RELATIONAL
 };
 

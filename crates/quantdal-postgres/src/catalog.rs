@@ -4,8 +4,12 @@
 use quantdal_core::{Migration, Result, TableSpec};
 use tokio_postgres::Client;
 
-use crate::ddl::{brin_index_name, catalog_type, column_definition, qualified, quote};
+use crate::ddl::{
+    brin_index_name, catalog_type, column_definition, known_at_index_name, qualified, quote,
+};
 use crate::errors::from_pg;
+use quantdal_core::versions::{is_revision_column, storage_key, DELETED_COLUMN, KNOWN_AT_COLUMN};
+use quantdal_core::NeutralType;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveColumn {
@@ -165,8 +169,39 @@ pub fn differences(
             }
         }
     }
+    if spec.versions.is_some() {
+        let wanted = [
+            (
+                KNOWN_AT_COLUMN,
+                catalog_type(NeutralType::Timestamp, spec.precision()),
+            ),
+            (DELETED_COLUMN, "boolean".to_string()),
+        ];
+        for (name, ty) in wanted {
+            let description = match live.columns.iter().find(|l| l.name == name) {
+                None => format!(
+                    "revision column {name} is absent: the table was made for an unversioned class"
+                ),
+                Some(l) if l.type_name != ty => {
+                    format!(
+                        "column {name} is {}, a versioned class needs {ty}",
+                        l.type_name
+                    )
+                }
+                Some(_) => continue,
+            };
+            out.push(Difference {
+                description,
+                fix: Fix::Manual(
+                    "a versioned class keeps its revisions in a table of its own shape: create it under a new \
+                     name (`table:` in table_config.yaml), copy the rows (`quantdal copy`), then switch"
+                        .into(),
+                ),
+            });
+        }
+    }
     for l in &live.columns {
-        if spec.column(&l.name).is_none() {
+        if spec.column(&l.name).is_none() && !is_revision_column(spec, &l.name) {
             out.push(Difference {
                 description: format!("column {} is not in the spec", l.name),
                 fix: Fix::Manual(format!(
@@ -178,12 +213,13 @@ pub fn differences(
             });
         }
     }
-    if live.primary_key != spec.key {
+    let key = storage_key(spec);
+    if live.primary_key != key {
         out.push(Difference {
             description: format!(
                 "primary key is ({}), spec says ({})",
                 live.primary_key.join(", "),
-                spec.key.join(", ")
+                key.join(", ")
             ),
             fix: Fix::Manual(
                 "changing the key can fail on existing duplicates: deduplicate, then drop and re-add the \
@@ -198,7 +234,8 @@ pub fn differences(
             spec.indexes
                 .iter()
                 .map(|i| i.name.clone())
-                .chain(brin_index_name(spec).filter(|_| brin)),
+                .chain(brin_index_name(spec).filter(|_| brin))
+                .chain(known_at_index_name(spec)),
         )
         .map(|(stmt, name)| (name, stmt))
         .collect();

@@ -2,6 +2,7 @@
 //! from the validated spec and are quoted anyway; intervals come from the YAML and are checked here.
 
 use quantdal_core::spec::DefaultValue;
+use quantdal_core::versions::{storage_key, DELETED_COLUMN, KNOWN_AT_COLUMN};
 use quantdal_core::{Error, NeutralType, Result, TableSpec, TimePrecision};
 
 pub use quantdal_core::sqlgen::{quote, quote_list};
@@ -99,6 +100,32 @@ fn truncate_ident(name: &str) -> String {
     name[..end].to_string()
 }
 
+/// The columns a versioned table holds besides the class's (quoted name, type with constraints); its primary
+/// key is the class key plus `_known_at`, so one key's revisions sit together in the index.
+pub fn revision_columns(spec: &TableSpec) -> impl Iterator<Item = (String, String)> {
+    [
+        (
+            quote(KNOWN_AT_COLUMN),
+            format!(
+                "{} NOT NULL",
+                column_type(NeutralType::Timestamp, spec.precision())
+            ),
+        ),
+        (
+            quote(DELETED_COLUMN),
+            "BOOLEAN NOT NULL DEFAULT FALSE".into(),
+        ),
+    ]
+    .into_iter()
+}
+
+/// The index on `_known_at` of a versioned table: a save reads the newest stamp from it.
+pub fn known_at_index_name(spec: &TableSpec) -> Option<String> {
+    spec.versions
+        .as_ref()
+        .map(|_| truncate_ident(&format!("{}{KNOWN_AT_COLUMN}_idx", spec.table)))
+}
+
 /// Schema, table, indexes and comments: everything but the TimescaleDB part. Each statement is idempotent.
 pub fn table_statements(spec: &TableSpec, schema: &str, brin: bool) -> Vec<String> {
     let table = qualified(schema, &spec.table);
@@ -107,8 +134,14 @@ pub fn table_statements(spec: &TableSpec, schema: &str, brin: bool) -> Vec<Strin
         .iter()
         .map(|c| format!("    {}", column_definition(spec, c)))
         .collect();
+    if spec.versions.is_some() {
+        lines.extend(revision_columns(spec).map(|(name, ty)| format!("    {name} {ty}")));
+    }
     if !spec.key.is_empty() {
-        lines.push(format!("    PRIMARY KEY ({})", quote_list(&spec.key)));
+        lines.push(format!(
+            "    PRIMARY KEY ({})",
+            quote_list(&storage_key(spec))
+        ));
     }
     let mut out = vec![
         format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema)),
@@ -159,6 +192,13 @@ pub fn index_statements(spec: &TableSpec, schema: &str, brin: bool) -> Vec<Strin
                 quote(&t.column)
             ));
         }
+    }
+    if let Some(name) = known_at_index_name(spec) {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {table} ({})",
+            quote(&name),
+            quote(KNOWN_AT_COLUMN)
+        ));
     }
     out
 }

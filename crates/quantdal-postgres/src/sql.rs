@@ -4,6 +4,7 @@
 use bytes::{BufMut, BytesMut};
 use quantdal_core::load::{Order, Query, Scalar};
 use quantdal_core::sqlgen::{self, order_by, order_columns, projection, Binder};
+use quantdal_core::versions::ParamBinder;
 use quantdal_core::{Interval, NeutralType, TableSpec, TimePrecision};
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
@@ -41,6 +42,13 @@ impl Param {
                 TimePrecision::Ms => 1_000,
                 TimePrecision::Us | TimePrecision::Ns => 1,
             },
+        }
+    }
+    fn float8(v: f64) -> Param {
+        Param {
+            value: Scalar::Float64(v),
+            ty: Type::FLOAT8,
+            micros_per_tick: 1,
         }
     }
     fn int8(v: i64) -> Param {
@@ -111,12 +119,31 @@ fn placeholder(spec: &TableSpec, column: usize, value: &Scalar, params: &mut Vec
     format!("${}", params.len())
 }
 
-/// Values become `$n` placeholders with their PostgreSQL types.
-struct PgBinder<'a>(&'a mut Vec<Param>);
+/// Values become `$n` placeholders with their PostgreSQL types, numbered after those already in the list.
+pub(crate) struct PgBinder<'a>(pub(crate) &'a mut Vec<Param>);
 
 impl Binder for PgBinder<'_> {
     fn bind(&mut self, spec: &TableSpec, column: usize, value: &Scalar) -> String {
         placeholder(spec, column, value, self.0)
+    }
+}
+
+impl ParamBinder for PgBinder<'_> {
+    fn bind_stamp(&mut self, spec: &TableSpec, ticks: i64) -> String {
+        self.0.push(Param::new(
+            spec,
+            NeutralType::Timestamp,
+            Scalar::Timestamp(ticks),
+        ));
+        format!("${}", self.0.len())
+    }
+    fn bind_f64(&mut self, value: f64) -> String {
+        self.0.push(Param::float8(value));
+        format!("${}", self.0.len())
+    }
+    fn bind_i64(&mut self, value: i64) -> String {
+        self.0.push(Param::int8(value));
+        format!("${}", self.0.len())
     }
 }
 
@@ -319,7 +346,21 @@ pub fn staging_name(spec: &TableSpec, schema: &str) -> String {
 }
 
 /// `CREATE TEMP TABLE` for the staging table: the class's columns without constraints, emptied at commit.
+/// A versioned table has revision columns the batch does not carry, so its staging table lists the class's
+/// columns instead of copying the table's.
 pub fn create_staging(spec: &TableSpec, schema: &str) -> String {
+    if spec.versions.is_some() {
+        let columns: Vec<String> = spec
+            .columns
+            .iter()
+            .map(|c| crate::ddl::column_definition(spec, c))
+            .collect();
+        return format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS",
+            quote(&staging_name(spec, schema)),
+            columns.join(", ")
+        );
+    }
     format!(
         "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
         quote(&staging_name(spec, schema)),

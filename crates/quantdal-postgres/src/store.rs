@@ -3,14 +3,17 @@
 //! loads stream through a portal in chunks decoded straight into Arrow.
 
 mod admin;
+mod versioned;
 
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, RecordBatch};
 use async_trait::async_trait;
 use futures::{SinkExt, StreamExt, TryStreamExt};
+use quantdal_core::bars::{bar_schema, InfoBar};
 use quantdal_core::load::Scalar;
 use quantdal_core::output::projected_schema;
+use quantdal_core::versions::history_schema;
 use quantdal_core::{
     kline_schema, BatchStream, Error, ErrorKind, Gauge, Interval, Migration, Operation,
     ProvisionStatus, Query, Result, StatementText, Store, StoreInfo, StoreKind, TableSpec,
@@ -626,14 +629,22 @@ impl Store for PostgresStore {
             return Ok(0);
         }
         let schema = self.schema_of(spec).to_string();
-        self.save_in(spec, &schema, &batch)
-            .await
-            .map_err(with_context(spec, &schema, "save"))
+        let saved = if spec.versions.is_some() {
+            self.save_versioned(spec, &schema, &batch).await
+        } else {
+            self.save_in(spec, &schema, &batch).await
+        };
+        saved.map_err(with_context(spec, &schema, "save"))
     }
 
     async fn load(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
         let schema_name = self.schema_of(spec).to_string();
-        let statement = sql::select(spec, &schema_name, &query);
+        let statement = versioned::read(
+            spec,
+            &schema_name,
+            &query,
+            sql::select(spec, &schema_name, &query),
+        )?;
         let schema = projected_schema(spec, &query.columns);
         let conn = self
             .read_conn()
@@ -728,6 +739,7 @@ impl Store for PostgresStore {
             Error::invalid_query("the class has no time column, so it has no latest row per series")
                 .with_class(spec.name.clone())
         })?;
+        let statement = versioned::read(spec, &schema_name, &query, statement)?;
         let schema = projected_schema(spec, &query.columns);
         self.query_all(statement, schema)
             .await
@@ -754,11 +766,41 @@ impl Store for PostgresStore {
                 Error::invalid_query("the class declares no kline source")
                     .with_class(spec.name.clone())
             })?;
+        let statement = versioned::read(spec, &schema_name, &query, statement)?;
         self.query_all(statement, schema).await.map_err(&ctx)
+    }
+
+    async fn bars(
+        &self,
+        spec: &Arc<TableSpec>,
+        bar: InfoBar,
+        query: Query,
+    ) -> Result<Vec<RecordBatch>> {
+        let schema_name = self.schema_of(spec).to_string();
+        let schema = bar_schema(spec)?;
+        let statement = versioned::bars(spec, &schema_name, bar, &query)?;
+        self.query_all(statement, schema)
+            .await
+            .map_err(with_context(spec, &schema_name, "kline"))
+    }
+
+    async fn history(&self, spec: &Arc<TableSpec>, query: Query) -> Result<BatchStream> {
+        let schema_name = self.schema_of(spec).to_string();
+        let statement = versioned::history(spec, &schema_name, &query);
+        self.read_all_stream(statement, history_schema(spec, &query.columns))
+            .await
+            .map_err(with_context(spec, &schema_name, "history"))
     }
 
     async fn delete(&self, spec: &Arc<TableSpec>, query: Query) -> Result<u64> {
         let schema_name = self.schema_of(spec).to_string();
+        if spec.versions.is_some() {
+            // A tombstone per key, even for "every row": the history stays readable as of earlier times.
+            return self
+                .delete_versioned(spec, &schema_name, &query)
+                .await
+                .map_err(with_context(spec, &schema_name, "delete"));
+        }
         let statement = sql::delete(spec, &schema_name, &query);
         let run = async {
             let conn = self.conn().await?;
@@ -800,13 +842,22 @@ impl Store for PostgresStore {
     async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64> {
         let schema_name = self.schema_of(spec).to_string();
         let run = async {
+            // A versioned class holds the keys as known now (its revisions are `history`).
+            let statement = versioned::count(spec, &schema_name)?;
             let conn = self.conn().await?;
+            let params: Vec<(&(dyn ToSql + Sync), tokio_postgres::types::Type)> = statement
+                .params
+                .iter()
+                .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()))
+                .collect();
             let n: i64 = conn
                 .client
-                .query_one(&sql::count(spec, &schema_name), &[])
+                .query_typed(&statement.sql, &params)
                 .await
                 .map_err(from_pg)?
-                .get(0);
+                .first()
+                .map(|r| r.get(0))
+                .unwrap_or_default();
             Ok(n.max(0) as u64)
         };
         run.await.map_err(with_context(spec, &schema_name, "count"))
@@ -820,6 +871,10 @@ impl Store for PostgresStore {
     ) -> Option<StatementText> {
         let schema = self.schema_of(spec);
         let statement = match (operation, query) {
+            (Operation::Save, _) if spec.versions.is_some() => Statement {
+                sql: versioned::save_statement(spec, schema),
+                params: Vec::new(),
+            },
             (Operation::Save, _) => {
                 let text = if spec.key.is_empty() {
                     sql::copy_in(spec, &crate::ddl::qualified(schema, &spec.table))
@@ -835,11 +890,16 @@ impl Store for PostgresStore {
                     params: Vec::new(),
                 }
             }
-            (Operation::Load, Some(q)) => sql::select(spec, schema, q),
-            (Operation::Latest, Some(q)) => sql::latest(spec, schema, q)?,
+            (Operation::Load, Some(q)) => {
+                versioned::read(spec, schema, q, sql::select(spec, schema, q)).ok()?
+            }
+            (Operation::Latest, Some(q)) => {
+                versioned::read(spec, schema, q, sql::latest(spec, schema, q)?).ok()?
+            }
             (Operation::Kline, Some(q)) => {
                 let day = Interval::from_seconds(86_400)?;
-                sql::kline(spec, schema, day, q, self.uses_timescale())?
+                let statement = sql::kline(spec, schema, day, q, self.uses_timescale())?;
+                versioned::read(spec, schema, q, statement).ok()?
             }
             (Operation::Delete, Some(q)) => sql::delete(spec, schema, q),
             (Operation::Count, _) => Statement {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use quantdal_core::{
-    Backend, Capabilities, Error, OpenContext, Result, Store, StoreKind, StoreSettings, TableSpec,
-    TimePrecision,
+    Backend, Capabilities, Error, OpenContext, Result, SqlDialect, Store, StoreKind, StoreSettings,
+    TableSpec, TimePrecision,
 };
 
 use crate::{layout, try_provision_statements, TdengineStore};
@@ -28,8 +28,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     shared_between_processes: true,
     subscriptions: false,
     latest_cache: false,
-    // No guarded SQL entry point yet (`quantdal sql` refuses TDengine classes, saying so).
-    sql: None,
+    // Backquoted identifiers, single- or double-quoted strings: MySQL's lexical rules.
+    sql: Some(SqlDialect::Tdengine),
     // A sub-table keeps one row per timestamp: there is no place for a key's earlier revisions.
     versions: false,
 };
@@ -92,6 +92,11 @@ impl Backend for TdengineBackend {
             }
         }
         Ok(())
+    }
+
+    /// `database.super_table`: statements name the database, so no connection needs a `USE`.
+    fn sql_relation(&self, _store: &StoreSettings, spec: &TableSpec) -> Vec<String> {
+        vec![database_of(spec), spec.table.clone()]
     }
 
     fn provision_plan(&self, _store: &StoreSettings, spec: &TableSpec) -> Result<Vec<String>> {

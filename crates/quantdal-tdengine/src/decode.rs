@@ -6,16 +6,16 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
-    Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, RecordBatch, RecordBatchOptions,
-    StringBuilder, TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
-    UInt16Array, UInt32Array, UInt64Array, UInt8Array,
+    Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Date32Array, Decimal128Array,
+    Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, RecordBatch,
+    RecordBatchOptions, StringBuilder, TimestampMicrosecondArray, TimestampMillisecondArray,
+    TimestampNanosecondArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array,
 };
 use arrow::buffer::ScalarBuffer;
-use arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use quantdal_core::output::conform_batch;
 use quantdal_core::{Error, NeutralType, Result, TableSpec, TimePrecision};
-use taos::{ColumnView, Precision, RawBlock};
+use taos::{ColumnView, Precision, RawBlock, Ty};
 
 /// How one result column becomes its output column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,13 +101,109 @@ pub fn view_to_array(view: &ColumnView, precision: TimePrecision) -> Result<Arra
             }
             Arc::new(b.finish())
         }
-        other => {
-            return Err(Error::store(format!(
-                "TDengine returned a {:?} column, which quantdal does not read",
-                other.as_ty()
-            )))
+        // Only in caller SQL results (`quantdal sql`): class columns never have these types.
+        ColumnView::Json(v) => {
+            let mut b = StringBuilder::with_capacity(v.len(), v.len() * 8);
+            for s in v.iter() {
+                b.append_option(s.map(|s| s.as_str()));
+            }
+            Arc::new(b.finish())
+        }
+        ColumnView::VarBinary(v) => {
+            let mut b = BinaryBuilder::with_capacity(v.len(), v.len() * 8);
+            for s in v.iter() {
+                b.append_option(s);
+            }
+            Arc::new(b.finish())
+        }
+        ColumnView::Geometry(v) => {
+            let mut b = BinaryBuilder::with_capacity(v.len(), v.len() * 8);
+            for s in v.iter() {
+                b.append_option(s);
+            }
+            Arc::new(b.finish())
         }
     })
+}
+
+/// The class precision a result's timestamps are read at (the database's own).
+pub fn time_precision(p: Precision) -> TimePrecision {
+    match p {
+        Precision::Millisecond => TimePrecision::Ms,
+        Precision::Microsecond => TimePrecision::Us,
+        Precision::Nanosecond => TimePrecision::Ns,
+    }
+}
+
+/// The Arrow schema of a caller's SQL result (`quantdal sql`), from the driver's field list: every TDengine
+/// type in its natural Arrow type, timestamps UTC at the database precision. Values are the stored forms (a
+/// class's DECIMAL column is its unscaled BIGINT, a DATE column a midnight TIMESTAMP).
+pub fn result_schema(fields: &[taos::Field], precision: Precision) -> Result<SchemaRef> {
+    let unit = match precision {
+        Precision::Millisecond => TimeUnit::Millisecond,
+        Precision::Microsecond => TimeUnit::Microsecond,
+        Precision::Nanosecond => TimeUnit::Nanosecond,
+    };
+    let mut out = Vec::with_capacity(fields.len());
+    for f in fields {
+        let dt = match f.ty() {
+            Ty::Bool => DataType::Boolean,
+            Ty::TinyInt => DataType::Int8,
+            Ty::SmallInt => DataType::Int16,
+            Ty::Int => DataType::Int32,
+            Ty::BigInt => DataType::Int64,
+            Ty::UTinyInt => DataType::UInt8,
+            Ty::USmallInt => DataType::UInt16,
+            Ty::UInt => DataType::UInt32,
+            Ty::UBigInt => DataType::UInt64,
+            Ty::Float => DataType::Float32,
+            Ty::Double => DataType::Float64,
+            Ty::Timestamp => DataType::Timestamp(unit, Some("UTC".into())),
+            Ty::VarChar | Ty::NChar | Ty::Json => DataType::Utf8,
+            Ty::VarBinary | Ty::Geometry => DataType::Binary,
+            other => {
+                return Err(Error::invalid_query(format!(
+                "result column `{}` is of TDengine type {other:?}, which the SQL command does not \
+                     convert; cast it, e.g. `CAST({} AS DOUBLE)`",
+                f.name(),
+                f.name()
+            )))
+            }
+        };
+        out.push(Field::new(f.name(), dt, true));
+    }
+    Ok(Arc::new(Schema::new(out)))
+}
+
+/// A raw block of a caller's SQL result → a batch in `schema` (from [`result_schema`]).
+pub fn decode_result_block(block: &RawBlock, schema: &SchemaRef) -> Result<RecordBatch> {
+    let precision = time_precision(block.precision());
+    let views = block.column_views();
+    if views.len() != schema.fields().len() {
+        return Err(Error::store(format!(
+            "TDengine returned {} columns where its header announced {}",
+            views.len(),
+            schema.fields().len()
+        )));
+    }
+    let columns = views
+        .iter()
+        .zip(schema.fields())
+        .map(|(v, f)| {
+            let array = view_to_array(v, precision)?;
+            // Timestamps come unlabelled; the schema says UTC (a relabelling, values unchanged).
+            if array.data_type() == f.data_type() {
+                Ok(array)
+            } else {
+                Ok(arrow::compute::cast(&array, f.data_type())?)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(block.nrows())),
+    )?)
 }
 
 fn apply(array: ArrayRef, conv: Conv, ticks_per_day: i64) -> Result<ArrayRef> {

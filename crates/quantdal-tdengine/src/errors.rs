@@ -21,6 +21,8 @@ const OUT_OF_KEEP: i32 = 0x060B;
 const NO_VNODES: i32 = 0x03BA;
 /// `Table already exists in other stables`.
 const IN_OTHER_STABLE: i32 = 0x061D;
+/// `Operation not supported`: e.g. `COMPACT DATABASE` on the community edition (seen live on 3.3.6).
+const NOT_SUPPORTED: i32 = 0x0100;
 const VALUE: &[i32] = &[
     0x2653, 0x021E, 0x021F, 0x0376, 0x0377, 0x263D, 0x263E, 0x2642,
 ];
@@ -83,6 +85,12 @@ pub fn from_taos(err: taos::Error, scrub: &dyn Fn(&str) -> String) -> Error {
             false,
             " (a sub-table of that name belongs to another super-table of this database)",
         )
+    } else if code == NOT_SUPPORTED {
+        (
+            ErrorKind::Unsupported,
+            false,
+            " (this TDengine server does not offer the operation)",
+        )
     } else if NO_COLUMN.contains(&code) {
         (
             ErrorKind::Store,
@@ -140,6 +148,9 @@ mod tests {
         assert_eq!(pooled.kind(), ErrorKind::Unavailable);
         assert!(!pooled.is_temporary());
         assert!(from_text("no code here", &id).is_none());
+        let compact = from_taos(raw(0x0100, "Operation not supported"), &id);
+        assert_eq!(compact.kind(), ErrorKind::Unsupported);
+        assert!(!compact.is_temporary());
         let syntax = from_taos(raw(0x2600, "syntax error near"), &id);
         assert_eq!(syntax.kind(), ErrorKind::Store);
         assert!(syntax.message().contains("0x2600"));

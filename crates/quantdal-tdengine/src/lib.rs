@@ -5,6 +5,7 @@
 //! Connections go over WebSocket to taosAdapter (`taos+ws://host:6041`) by default, or native
 //! (`taos://host:6030`, libtaos loaded at run time) with the `native` feature. See docs/tdengine.md.
 
+mod admin;
 mod backend;
 pub mod bind;
 pub mod ddl;

@@ -41,7 +41,7 @@ struct Endpoint {
 
 pub struct TdengineStore {
     info: StoreInfo,
-    dsn: TdDsn,
+    pub(crate) dsn: TdDsn,
     endpoints: Vec<Endpoint>,
     /// Endpoint in use; moves on when one stops answering.
     current: AtomicUsize,
@@ -72,7 +72,7 @@ fn with_context(spec: &TableSpec, op: Operation) -> impl Fn(Error) -> Error + '_
     }
 }
 
-fn value_text(v: &Value) -> Option<String> {
+pub(crate) fn value_text(v: &Value) -> Option<String> {
     match v {
         Value::VarChar(s) | Value::NChar(s) => Some(s.clone()),
         Value::Json(j) => Some(j.to_string()),
@@ -80,7 +80,7 @@ fn value_text(v: &Value) -> Option<String> {
     }
 }
 
-fn value_int(v: &Value) -> Option<i64> {
+pub(crate) fn value_int(v: &Value) -> Option<i64> {
     match v {
         Value::TinyInt(x) => Some(i64::from(*x)),
         Value::SmallInt(x) => Some(i64::from(*x)),
@@ -262,7 +262,9 @@ impl TdengineStore {
     }
 
     /// A pooled connection to the endpoint in use.
-    async fn conn(&self) -> Result<(usize, impl Deref<Target = taos::Taos> + Send + 'static)> {
+    pub(crate) async fn conn(
+        &self,
+    ) -> Result<(usize, impl Deref<Target = taos::Taos> + Send + 'static)> {
         let idx = self.current.load(Ordering::Relaxed) % self.endpoints.len().max(1);
         let endpoint = self
             .endpoints
@@ -309,7 +311,7 @@ impl TdengineStore {
     }
 
     /// A driver error on endpoint `idx`, typed; connection errors move on to the next endpoint.
-    fn failed(&self, idx: usize, err: taos::Error) -> Error {
+    pub(crate) fn failed(&self, idx: usize, err: taos::Error) -> Error {
         let e = from_taos(err, &|m| self.dsn.scrub(m));
         if e.kind() == ErrorKind::Unavailable && e.is_temporary() {
             self.advance(idx);
@@ -323,7 +325,7 @@ impl TdengineStore {
     }
 
     /// A small result as driver values (metadata, counts).
-    async fn values(&self, sql: &str) -> Result<Vec<Vec<Value>>> {
+    pub(crate) async fn values(&self, sql: &str) -> Result<Vec<Vec<Value>>> {
         let (idx, conn) = self.conn().await?;
         let mut rs = conn.query(sql).await.map_err(|e| self.failed(idx, e))?;
         let mut out = Vec::new();
@@ -1021,6 +1023,14 @@ impl Store for TdengineStore {
             }
         };
         run.await.map_err(ctx)
+    }
+
+    async fn sql(&self, request: &quantdal_core::SqlRequest) -> Result<BatchStream> {
+        crate::admin::run_sql(self, request).await
+    }
+
+    async fn compact(&self, specs: &[Arc<TableSpec>]) -> Result<Vec<String>> {
+        crate::admin::compact(self, specs).await
     }
 
     async fn count(&self, spec: &Arc<TableSpec>) -> Result<u64> {

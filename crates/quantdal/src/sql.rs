@@ -9,7 +9,8 @@
 //! whose classes live on different stores is refused, naming them. A LIMIT one above the row limit is added
 //! (or lowered to it), and the store runs the statement on a read-only connection or transaction with the
 //! statement timeout (DuckDB: `BEGIN TRANSACTION READ ONLY` and an interrupt; PostgreSQL: a READ ONLY
-//! transaction with `statement_timeout`).
+//! transaction with `statement_timeout`; TDengine, which has no read-only transaction, relies on the guard and
+//! stops reading at the deadline).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
@@ -25,10 +26,10 @@ use quantdal_core::{
 use serde::Serialize;
 use sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, Ident, LimitClause, ObjectName, ObjectNamePart, Query,
-    Select, SetExpr, Statement, TableAlias, TableFactor, TableFunctionArgs, Value, Visit, VisitMut,
-    Visitor, VisitorMut,
+    Select, SetExpr, Statement, TableAlias, TableFactor, TableFunctionArgs, Value, ValueWithSpan,
+    Visit, VisitMut, Visitor, VisitorMut,
 };
-use sqlparser::dialect::{Dialect, DuckDbDialect, GenericDialect, PostgreSqlDialect};
+use sqlparser::dialect::{Dialect, DuckDbDialect, GenericDialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 
 use crate::Dal;
@@ -135,7 +136,45 @@ fn refused(why: impl std::fmt::Display) -> Error {
 fn dialect_of(d: SqlDialect) -> Box<dyn Dialect> {
     match d {
         SqlDialect::Duckdb => Box::new(DuckDbDialect {}),
-        SqlDialect::Postgres | SqlDialect::Tdengine => Box::new(PostgreSqlDialect {}),
+        SqlDialect::Postgres => Box::new(PostgreSqlDialect {}),
+        // TDengine lexes like MySQL: backquoted identifiers, `'…'` and `"…"` both strings.
+        SqlDialect::Tdengine => Box::new(MySqlDialect {}),
+    }
+}
+
+/// The identifier quote of a store's SQL, for the names the rewrite writes.
+fn quote_of(d: SqlDialect) -> char {
+    match d {
+        SqlDialect::Duckdb | SqlDialect::Postgres => '"',
+        SqlDialect::Tdengine => '`',
+    }
+}
+
+/// Literals TDengine reads exactly as sqlparser prints them: numbers, booleans, NULL, and strings without
+/// quotes or backslashes (sqlparser doubles a quote, TDengine escapes with a backslash, so such a string would
+/// not mean the same on both sides).
+struct TdengineLiterals;
+
+impl Visitor for TdengineLiterals {
+    type Break = Error;
+
+    fn pre_visit_value(&mut self, value: &ValueWithSpan) -> ControlFlow<Error> {
+        match &value.value {
+            Value::Number(..) | Value::Boolean(_) | Value::Null => ControlFlow::Continue(()),
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                if s.contains(['\\', '\'', '"']) {
+                    ControlFlow::Break(refused(format!(
+                        "the string literal `{s}` holds a quote or backslash, which TDengine escapes differently; \
+                         match it another way (e.g. LIKE with `_`)"
+                    )))
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
+            other => ControlFlow::Break(refused(format!(
+                "the literal `{other}` is not supported on TDengine (numbers, strings, booleans and NULL are)"
+            ))),
+        }
     }
 }
 
@@ -341,6 +380,8 @@ enum Target {
 struct Rewrite<'a> {
     targets: &'a BTreeMap<String, Target>,
     ctes: &'a BTreeSet<String>,
+    /// The store's identifier quote.
+    quote: char,
 }
 
 impl VisitorMut for Rewrite<'_> {
@@ -366,7 +407,7 @@ impl VisitorMut for Rewrite<'_> {
         if alias.is_none() {
             *alias = Some(TableAlias {
                 explicit: true,
-                name: Ident::with_quote('"', written.clone()),
+                name: Ident::with_quote(self.quote, written.clone()),
                 columns: Vec::new(),
                 at: None,
             });
@@ -376,7 +417,7 @@ impl VisitorMut for Rewrite<'_> {
                 *name = ObjectName::from(
                     parts
                         .iter()
-                        .map(|p| Ident::with_quote('"', p.clone()))
+                        .map(|p| Ident::with_quote(self.quote, p.clone()))
                         .collect::<Vec<_>>(),
                 );
             }
@@ -574,11 +615,17 @@ impl Dal {
             targets.insert(name.clone(), Target::Lake(r.token()));
         }
         let mut query = parse(text, dialect_of(dialect).as_ref())?;
+        if dialect == SqlDialect::Tdengine {
+            if let ControlFlow::Break(e) = query.visit(&mut TdengineLiterals) {
+                return Err(e);
+            }
+        }
         if let ControlFlow::Break(e) = VisitMut::visit(
             &mut query,
             &mut Rewrite {
                 targets: &targets,
                 ctes: &ctes,
+                quote: quote_of(dialect),
             },
         ) {
             return Err(e);
@@ -730,6 +777,7 @@ mod tests {
             &mut Rewrite {
                 targets: &targets,
                 ctes: &BTreeSet::new(),
+                quote: '"',
             },
         );
         cap_limit(&mut q, 11);
@@ -743,6 +791,7 @@ mod tests {
             &mut Rewrite {
                 targets: &targets,
                 ctes: &BTreeSet::new(),
+                quote: '"',
             },
         );
         cap_limit(&mut q, 11);
@@ -757,6 +806,7 @@ mod tests {
             &mut Rewrite {
                 targets: &lake,
                 ctes: &BTreeSet::new(),
+                quote: '"',
             },
         );
         cap_limit(&mut q, 11);
@@ -764,5 +814,42 @@ mod tests {
             q.to_string(),
             "SELECT * FROM quantdal_lake_scan(7) AS \"v\" LIMIT 11"
         );
+    }
+
+    #[test]
+    fn tdengine_names_are_backquoted_and_strings_kept_exact() {
+        let tdengine = dialect_of(SqlDialect::Tdengine);
+        let mut q = parse(
+            "SELECT symbol, count(*) FROM tick_data WHERE symbol = \"600000.SH\" AND `close` > 1 GROUP BY symbol",
+            tdengine.as_ref(),
+        )
+        .unwrap();
+        assert!(q.visit(&mut TdengineLiterals).is_continue());
+        let targets = BTreeMap::from([(
+            "tick_data".to_string(),
+            Target::Class(vec!["market".into(), "tick_data".into()]),
+        )]);
+        let _ = VisitMut::visit(
+            &mut q,
+            &mut Rewrite {
+                targets: &targets,
+                ctes: &BTreeSet::new(),
+                quote: quote_of(SqlDialect::Tdengine),
+            },
+        );
+        cap_limit(&mut q, 11);
+        assert_eq!(
+            q.to_string(),
+            "SELECT symbol, count(*) FROM `market`.`tick_data` AS `tick_data` WHERE symbol = \"600000.SH\" \
+             AND `close` > 1 GROUP BY symbol LIMIT 11"
+        );
+        for text in [
+            "SELECT * FROM tick_data WHERE symbol = 'a\\'b'",
+            "SELECT * FROM tick_data WHERE symbol = 'a''b'",
+            "SELECT * FROM tick_data WHERE symbol = X'00'",
+        ] {
+            let q = parse(text, tdengine.as_ref()).unwrap();
+            assert!(q.visit(&mut TdengineLiterals).is_break(), "{text}");
+        }
     }
 }
