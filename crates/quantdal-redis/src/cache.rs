@@ -93,7 +93,14 @@ impl LatestCache for RedisCache {
         series: &[SeriesKey],
     ) -> Result<(RecordBatch, Vec<usize>)> {
         let layout = self.layout(spec)?;
-        ops::read_latest(&self.connector, spec, &layout, &Self::members(series)).await
+        ops::read_latest(
+            &self.connector,
+            spec,
+            &layout,
+            &Self::members(series),
+            false,
+        )
+        .await
     }
 
     async fn invalidate(&self, spec: &Arc<TableSpec>, series: Option<&[SeriesKey]>) -> Result<()> {

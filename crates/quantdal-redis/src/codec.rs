@@ -389,15 +389,15 @@ impl<'s> RowDecoder<'s> {
         for (field, value) in pairs {
             if let Some(&i) = self.positions.get(field.as_slice()) {
                 let text = std::str::from_utf8(value)
-                    .map_err(|_| self.corrupt(key, i, "the value is not UTF-8".to_string()))?;
+                    .map_err(|_| self.corrupt(&key, i, "the value is not UTF-8".to_string()))?;
                 values[i] = Some(text);
             }
         }
-        self.require_not_null(key, |i| values[i].is_some())?;
+        self.require_not_null(&key, |i| values[i].is_some())?;
         for (i, v) in values.into_iter().enumerate() {
             self.builders[i]
                 .push(v)
-                .map_err(|m| self.corrupt(key, i, m))?;
+                .map_err(|m| self.corrupt(&key, i, m))?;
         }
         self.rows += 1;
         Ok(())
@@ -406,7 +406,7 @@ impl<'s> RowDecoder<'s> {
     /// Adds one row from a packed value (crate::rowpack): a MessagePack map of column name → value.
     /// Entries the class does not declare are ignored (a column dropped from the spec); an absent NOT NULL
     /// column, or a value of the wrong kind, is a `Store` error naming the key and column.
-    pub fn push_packed(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
+    pub fn push_packed(&mut self, key: &dyn std::fmt::Display, bytes: &[u8]) -> Result<()> {
         let damaged = |why: String| {
             Error::store(format!("key `{key}`: {why}")).with_class(self.spec.name.clone())
         };
@@ -433,7 +433,7 @@ impl<'s> RowDecoder<'s> {
         self.push_values(key, values)
     }
 
-    fn push_values(&mut self, key: &str, values: Vec<Packed<'_>>) -> Result<()> {
+    fn push_values(&mut self, key: &dyn std::fmt::Display, values: Vec<Packed<'_>>) -> Result<()> {
         self.require_not_null(key, |i| values[i] != Packed::Nil)?;
         for (i, v) in values.into_iter().enumerate() {
             // An error ends the whole read, so builders left uneven are never finished.
@@ -446,7 +446,11 @@ impl<'s> RowDecoder<'s> {
     }
 
     /// Refuses a row missing a NOT NULL column: it was written under another schema.
-    fn require_not_null(&self, key: &str, present: impl Fn(usize) -> bool) -> Result<()> {
+    fn require_not_null(
+        &self,
+        key: &dyn std::fmt::Display,
+        present: impl Fn(usize) -> bool,
+    ) -> Result<()> {
         match (0..self.builders.len()).find(|&i| !present(i) && !self.spec.columns[i].nullable) {
             Some(i) => Err(self.corrupt(
                 key,
@@ -459,7 +463,7 @@ impl<'s> RowDecoder<'s> {
         }
     }
 
-    fn corrupt(&self, key: &str, column: usize, why: String) -> Error {
+    fn corrupt(&self, key: &dyn std::fmt::Display, column: usize, why: String) -> Error {
         Error::store(format!("key `{key}`: {why}"))
             .with_class(self.spec.name.clone())
             .with_column(self.spec.columns[column].name.clone())

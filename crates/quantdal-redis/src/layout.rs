@@ -9,7 +9,7 @@ use quantdal_core::load::{Condition, Op, Query};
 use quantdal_core::{Error, Result, TableSpec, TimePrecision};
 
 use crate::codec::{scalar_text, ColumnText};
-use crate::keys::{decode_member, member, ClassKeys};
+use crate::keys::{decode_member, encode_component, member, ClassKeys};
 
 /// Rows of history per series when the class does not say.
 pub const DEFAULT_HISTORY: u32 = 1000;
@@ -94,12 +94,29 @@ impl ClassLayout {
 
     /// The series of row `row`.
     pub fn member_of(&self, columns: &[ColumnText<'_>], row: usize) -> String {
-        let texts: Vec<String> = self
-            .tags
-            .iter()
-            .map(|&c| columns[c].text(row).unwrap_or_default())
-            .collect();
-        member(&texts)
+        let (mut out, mut scratch) = (String::new(), String::new());
+        self.write_member(columns, row, &mut out, &mut scratch);
+        out
+    }
+
+    /// Writes the series of row `row` into `out` (cleared first), as [`member`] would, without allocating
+    /// per row (`scratch` holds one tag's text).
+    pub fn write_member(
+        &self,
+        columns: &[ColumnText<'_>],
+        row: usize,
+        out: &mut String,
+        scratch: &mut String,
+    ) {
+        out.clear();
+        for (i, &c) in self.tags.iter().enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            scratch.clear();
+            columns[c].write(row, scratch);
+            encode_component(scratch, out);
+        }
     }
 
     /// The members a query names exactly: when every tag column has an `=` / `IN` condition, their
@@ -151,6 +168,13 @@ impl ClassLayout {
 
     /// Whether `member`'s tag values pass the query's `=` / `IN` tag conditions (members from the index).
     pub fn member_matches(&self, query: &Query, member: &str) -> bool {
+        if !query
+            .conditions
+            .iter()
+            .any(|c| self.tags.contains(&c.column))
+        {
+            return true;
+        }
         let Some(texts) = decode_member(member) else {
             return false;
         };
@@ -184,10 +208,31 @@ pub fn stream_id(spec: &TableSpec, time: usize, ticks: i64) -> Option<String> {
     if ticks < 0 {
         return None;
     }
-    Some(match ticks_per_ms(spec, time) {
-        Some(per) => format!("{}-{}", ticks / per, ticks % per),
-        None => format!("{}-0", ticks.checked_mul(86_400_000)?),
-    })
+    let (ms, sub) = match ticks_per_ms(spec, time) {
+        Some(per) => (ticks / per, ticks % per),
+        None => (ticks.checked_mul(86_400_000)?, 0),
+    };
+    // Built by hand: this runs once per saved row, and `format!` costs more than the rest of it.
+    let mut id = String::with_capacity(24);
+    push_digits(ms.unsigned_abs(), &mut id);
+    id.push('-');
+    push_digits(sub.unsigned_abs(), &mut id);
+    Some(id)
+}
+
+/// Appends the decimal digits of `v`.
+fn push_digits(mut v: u64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// The lowest / highest stream id of a time range `[start, end)` in ticks (both inclusive ids for XRANGE).
@@ -221,14 +266,15 @@ pub fn group(
 ) -> Vec<SeriesRows> {
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut out: Vec<SeriesRows> = Vec::new();
+    let (mut m, mut scratch) = (String::new(), String::new());
     for row in 0..batch.num_rows() {
-        let m = layout.member_of(columns, row);
-        match index.get(&m) {
+        layout.write_member(columns, row, &mut m, &mut scratch);
+        match index.get(m.as_str()) {
             Some(&i) => out[i].rows.push(row),
             None => {
                 index.insert(m.clone(), out.len());
                 out.push(SeriesRows {
-                    member: m,
+                    member: m.clone(),
                     rows: vec![row],
                 });
             }
@@ -239,4 +285,18 @@ pub fn group(
         s.rows.sort_by_key(|&r| time.ticks(r).unwrap_or(i64::MIN));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_digits;
+
+    #[test]
+    fn digits_are_decimal() {
+        for v in [0u64, 7, 10, 1_704_159_000_123, u64::MAX] {
+            let mut s = String::from("x");
+            push_digits(v, &mut s);
+            assert_eq!(s, format!("x{v}"));
+        }
+    }
 }

@@ -201,6 +201,7 @@ fn score(v: &Value) -> Option<f64> {
     match v {
         Value::Double(d) => Some(*d),
         Value::Int(i) => Some(*i as f64),
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
         other => text(other)?.parse().ok(),
     }
 }
@@ -267,19 +268,25 @@ pub async fn live_members(
 }
 
 /// The newest rows of `members` (class schema, in `members` order), with the positions of members that
-/// hold none (never written, expired or deleted).
+/// hold none (never written, expired or deleted). `liveness_known`: the members were just found live (from
+/// the index), so the TTL need not be checked again.
 pub async fn read_latest(
     connector: &Connector,
     spec: &TableSpec,
     layout: &ClassLayout,
     members: &[String],
+    liveness_known: bool,
 ) -> Result<(RecordBatch, Vec<usize>)> {
     let mut decoder = RowDecoder::new(spec)?;
     let mut missing = Vec::new();
     if members.is_empty() {
         return Ok((decoder.finish()?, missing));
     }
-    let live = liveness(connector, layout, members).await?;
+    let live = if liveness_known {
+        vec![true; members.len()]
+    } else {
+        liveness(connector, layout, members).await?
+    };
     let hash = layout.keys.latest_rows();
     let mut pipe = redis::pipe();
     for chunk in members.chunks(CHUNK) {
@@ -311,7 +318,7 @@ pub async fn read_latest(
     for (i, member) in members.iter().enumerate() {
         match (live[i], held.get(i), hashes.get(&i)) {
             (true, Some(Value::BulkString(row)), _) => {
-                decoder.push_packed(&format!("{hash} field {member}"), row)?
+                decoder.push_packed(&format_args!("{hash} field {member}"), row)?
             }
             (true, _, Some(fields)) if !fields.is_empty() => {
                 decoder.push(&layout.keys.legacy_latest(member), fields)?

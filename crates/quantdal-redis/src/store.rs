@@ -65,8 +65,8 @@ impl RedisStore {
         )
     }
 
-    /// The series a query can touch: those it names, else every series in the index that passes its tag
-    /// conditions.
+    /// The live series a query can touch: those it names, else every series in the index that passes its
+    /// tag conditions.
     async fn members(&self, layout: &ClassLayout, query: &Query) -> Result<Vec<String>> {
         if let Some(named) = layout.named_members(query) {
             return ops::live_members(&self.connector, layout, named).await;
@@ -88,7 +88,7 @@ impl RedisStore {
         query: &Query,
     ) -> Result<RecordBatch> {
         let members = self.members(layout, query).await?;
-        let (latest, _) = ops::read_latest(&self.connector, spec, layout, &members).await?;
+        let (latest, _) = ops::read_latest(&self.connector, spec, layout, &members, true).await?;
         if layout.history == 0 {
             return Ok(latest);
         }
@@ -285,7 +285,7 @@ impl Store for RedisStore {
         let newest = if only_tags {
             // The common case (the latest quote of these symbols): the newest-row keys alone.
             let members = self.members(&layout, &query).await.map_err(&ctx)?;
-            ops::read_latest(&self.connector, spec, &layout, &members)
+            ops::read_latest(&self.connector, spec, &layout, &members, true)
                 .await
                 .map_err(&ctx)?
                 .0
