@@ -40,6 +40,19 @@ pub fn storage_key(spec: &TableSpec) -> Vec<String> {
     key
 }
 
+/// The columns a versioned table holds besides the class's (quoted name, type with constraints), given the
+/// store's type for a timestamp at the class precision. The primary key (class key + `_known_at`) keeps one
+/// key's revisions together.
+pub fn revision_columns(timestamp_type: String) -> [(String, String); 2] {
+    [
+        (quote(KNOWN_AT_COLUMN), format!("{timestamp_type} NOT NULL")),
+        (
+            quote(DELETED_COLUMN),
+            "BOOLEAN NOT NULL DEFAULT FALSE".into(),
+        ),
+    ]
+}
+
 /// Whether `name` is one of the store's own revision columns of this (versioned) class.
 pub fn is_revision_column(spec: &TableSpec, name: &str) -> bool {
     spec.versions.is_some() && (name == KNOWN_AT_COLUMN || name == DELETED_COLUMN)
@@ -256,6 +269,18 @@ pub fn insert_revisions(
         quote(DELETED_COLUMN),
         values_differ(spec, cur, new)
     )
+}
+
+/// What a delete of a versioned class marks: every column of the keys `query` selects in the state as known
+/// now (a delete never applies to a past state), in no order and without a limit.
+pub fn tombstone_selection(spec: &TableSpec, query: &Query) -> Query {
+    Query {
+        columns: (0..spec.columns.len()).collect(),
+        order: crate::load::Order::Unordered,
+        limit: None,
+        as_of: None,
+        ..query.clone()
+    }
 }
 
 /// `INSERT … SELECT` of a tombstone (the deleted revision's values, `_deleted` true) stamped `stamp` for

@@ -1,7 +1,7 @@
 //! Spec → DuckDB DDL. Identifiers come only from the validated spec and are quoted anyway.
 
 use quantdal_core::spec::DefaultValue;
-use quantdal_core::versions::{DELETED_COLUMN, KNOWN_AT_COLUMN};
+use quantdal_core::versions;
 use quantdal_core::{NeutralType, TableSpec, TimePrecision};
 
 pub use quantdal_core::sqlgen::{quote, quote_list};
@@ -82,24 +82,6 @@ pub fn layout(spec: &TableSpec) -> Layout {
     }
 }
 
-/// The columns a versioned table holds besides the class's (quoted name, type with constraints).
-pub fn revision_columns(spec: &TableSpec) -> impl Iterator<Item = (String, String)> {
-    [
-        (
-            quote(KNOWN_AT_COLUMN),
-            format!(
-                "{} NOT NULL",
-                column_type(NeutralType::Timestamp, spec.precision())
-            ),
-        ),
-        (
-            quote(DELETED_COLUMN),
-            "BOOLEAN NOT NULL DEFAULT FALSE".into(),
-        ),
-    ]
-    .into_iter()
-}
-
 /// Every statement that provisions `spec`, in order; each is idempotent.
 pub fn create_statements(spec: &TableSpec) -> Vec<String> {
     let table = quote(&spec.table);
@@ -123,7 +105,10 @@ pub fn create_statements(spec: &TableSpec) -> Vec<String> {
         })
         .collect();
     if spec.versions.is_some() {
-        lines.extend(revision_columns(spec).map(|(name, ty)| format!("    {name} {ty}")));
+        lines.extend(
+            versions::revision_columns(column_type(NeutralType::Timestamp, spec.precision()))
+                .map(|(name, ty)| format!("    {name} {ty}")),
+        );
     }
     if layout(spec) == Layout::Indexed {
         lines.push(format!("    PRIMARY KEY ({})", quote_list(&spec.key)));

@@ -8,7 +8,7 @@ use duckdb::types::Value as DuckValue;
 use duckdb::vtab::arrow::ArrowBatchRegistration;
 use duckdb::{Connection, ToSql};
 use quantdal_core::bars::{bars_sql, InfoBar};
-use quantdal_core::load::{Order, Query};
+use quantdal_core::load::Query;
 use quantdal_core::versions::{self, ParamBinder, KNOWN_AT_COLUMN};
 use quantdal_core::{NeutralType, Result, SqlDialect, TableSpec};
 
@@ -185,13 +185,7 @@ pub(crate) fn delete(conn: &Connection, spec: &TableSpec, query: &Query) -> Resu
         let stamp = versions::commit_stamp(spec, newest_stamp(conn, spec)?);
         let mut params = Vec::new();
         let mark = DuckBinder::positional(&mut params).bind_stamp(spec, stamp);
-        let everything = Query {
-            columns: (0..spec.columns.len()).collect(),
-            order: Order::Unordered,
-            limit: None,
-            as_of: None,
-            ..query.clone()
-        };
+        let everything = versions::tombstone_selection(spec, query);
         let select = read(spec, &everything, sql::select(spec, &everything))?;
         // The stamp's mark comes before the selection's in the text.
         params.extend(select.params);

@@ -2,7 +2,7 @@
 //! from the validated spec and are quoted anyway; intervals come from the YAML and are checked here.
 
 use quantdal_core::spec::DefaultValue;
-use quantdal_core::versions::{storage_key, DELETED_COLUMN, KNOWN_AT_COLUMN};
+use quantdal_core::versions::{self, storage_key, KNOWN_AT_COLUMN};
 use quantdal_core::{Error, NeutralType, Result, TableSpec, TimePrecision};
 
 pub use quantdal_core::sqlgen::{quote, quote_list};
@@ -100,25 +100,6 @@ fn truncate_ident(name: &str) -> String {
     name[..end].to_string()
 }
 
-/// The columns a versioned table holds besides the class's (quoted name, type with constraints); its primary
-/// key is the class key plus `_known_at`, so one key's revisions sit together in the index.
-pub fn revision_columns(spec: &TableSpec) -> impl Iterator<Item = (String, String)> {
-    [
-        (
-            quote(KNOWN_AT_COLUMN),
-            format!(
-                "{} NOT NULL",
-                column_type(NeutralType::Timestamp, spec.precision())
-            ),
-        ),
-        (
-            quote(DELETED_COLUMN),
-            "BOOLEAN NOT NULL DEFAULT FALSE".into(),
-        ),
-    ]
-    .into_iter()
-}
-
 /// The index on `_known_at` of a versioned table: a save reads the newest stamp from it.
 pub fn known_at_index_name(spec: &TableSpec) -> Option<String> {
     spec.versions
@@ -135,7 +116,10 @@ pub fn table_statements(spec: &TableSpec, schema: &str, brin: bool) -> Vec<Strin
         .map(|c| format!("    {}", column_definition(spec, c)))
         .collect();
     if spec.versions.is_some() {
-        lines.extend(revision_columns(spec).map(|(name, ty)| format!("    {name} {ty}")));
+        lines.extend(
+            versions::revision_columns(column_type(NeutralType::Timestamp, spec.precision()))
+                .map(|(name, ty)| format!("    {name} {ty}")),
+        );
     }
     if !spec.key.is_empty() {
         lines.push(format!(

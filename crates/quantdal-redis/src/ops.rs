@@ -134,31 +134,21 @@ pub async fn save(
 
 /// Every live series of the class (the index, less the series whose TTL has passed).
 pub async fn all_members(connector: &Connector, layout: &ClassLayout) -> Result<Vec<String>> {
-    let mut pipe = redis::pipe();
-    pipe.cmd("TIME")
-        .cmd("ZRANGE")
-        .arg(layout.keys.index())
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES");
-    let replies = pipeline(connector, &pipe).await?;
-    let cutoff = expiry_cutoff(layout, replies.first())?;
-    let scored: Vec<(String, f64)> = match replies.get(1) {
-        Some(Value::Array(items)) => items
-            .chunks(2)
-            .filter_map(|c| Some((text(c.first()?)?, score(c.get(1)?)?)))
-            .collect(),
-        Some(Value::Map(entries)) => entries
-            .iter()
-            .filter_map(|(m, v)| Some((text(m)?, score(v)?)))
-            .collect(),
+    let mut range = redis::cmd("ZRANGE");
+    range.arg(layout.keys.index());
+    if layout.ttl_ms == 0 {
+        range.arg(0).arg(-1);
+    } else {
+        // The server filters by score, so only live members cross the wire (it stamped them by its clock).
+        let time = pipeline(connector, redis::pipe().cmd("TIME")).await?;
+        let cutoff = expiry_cutoff(layout, time.first())?;
+        range.arg(cutoff as i64).arg("+inf").arg("BYSCORE");
+    }
+    let replies = pipeline(connector, redis::pipe().add_command(range)).await?;
+    Ok(match replies.first() {
+        Some(Value::Array(items)) => items.iter().filter_map(text).collect(),
         _ => Vec::new(),
-    };
-    Ok(scored
-        .into_iter()
-        .filter(|(_, s)| *s >= cutoff)
-        .map(|(m, _)| m)
-        .collect())
+    })
 }
 
 fn bytes(v: &Value) -> Option<Vec<u8>> {

@@ -5,13 +5,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
 use futures::StreamExt;
 use quantdal_core::{BatchStream, Error, ErrorKind, Result, SqlRequest, TableSpec};
 use taos::{AsyncFetchable, AsyncQueryable};
 
 use crate::decode::{decode_result_block, result_schema};
 use crate::errors::from_taos;
+use crate::forward;
 use crate::sql::{escape, ident};
 use crate::TdengineStore;
 
@@ -43,48 +43,27 @@ pub(crate) async fn run_sql(store: &TdengineStore, request: &SqlRequest) -> Resu
     };
     let schema = result_schema(rs.fields(), rs.precision())?;
     let scrub_dsn = store.dsn.clone();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
+    let (tx, stream) = forward::channel(4);
     let request = request.clone();
     tokio::spawn(async move {
         // The connection stays checked out until the result is read or dropped.
         let _conn = conn;
         let mut rs = rs;
-        let mut blocks = rs.blocks();
-        let mut sent = false;
-        loop {
-            let next = match tokio::time::timeout_at(deadline, blocks.next()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    let _ = tx.send(Err(timed_out(&request))).await;
-                    return;
-                }
+        let blocks = rs.blocks();
+        // Past the deadline the next item is the timeout, which ends the read.
+        let batches = futures::stream::unfold(blocks, |mut blocks| async {
+            let item = match tokio::time::timeout_at(deadline, blocks.next()).await {
+                Err(_) => Err(timed_out(&request)),
+                Ok(None) => return None,
+                Ok(Some(block)) => block
+                    .map_err(|e| from_taos(e, &|m| scrub_dsn.scrub(m)))
+                    .and_then(|b| decode_result_block(&b, &schema)),
             };
-            let Some(block) = next else { break };
-            let item = block
-                .map_err(|e| from_taos(e, &|m| scrub_dsn.scrub(m)))
-                .and_then(|b| decode_result_block(&b, &schema));
-            match item {
-                Ok(b) if b.num_rows() == 0 => continue,
-                Ok(b) => {
-                    sent = true;
-                    if tx.send(Ok(b)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            }
-        }
-        if !sent {
-            let _ = tx.send(Ok(RecordBatch::new_empty(schema))).await;
-        }
+            Some((item, blocks))
+        });
+        forward::send_all(batches, tx, schema.clone()).await;
     });
-    Ok(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
-    .boxed())
+    Ok(stream)
 }
 
 /// `COMPACT DATABASE` of every database holding one of `specs`' super-tables (once each, existing ones

@@ -13,6 +13,7 @@ pub mod decode;
 pub mod dsn;
 mod errors;
 mod exit;
+mod forward;
 pub mod naming;
 pub mod sql;
 mod store;

@@ -26,6 +26,7 @@ use crate::ddl::{self, LiveColumn, LiveDatabase};
 use crate::decode::{conv_of, decode_block, Conv};
 use crate::dsn::{self, InsertMode, TdDsn};
 use crate::errors::from_taos;
+use crate::forward;
 use crate::sql::{self, Built, DeletePlan, Render};
 use crate::types::{layout, Layout};
 
@@ -823,7 +824,7 @@ impl Store for TdengineStore {
             .query(built.sql.as_str())
             .await
             .map_err(|e| ctx(self.failed(idx, e)))?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(8);
+        let (tx, stream) = forward::channel(8);
         let precision = layout.precision;
         let class = spec.name.clone();
         let table = spec.table.clone();
@@ -832,39 +833,19 @@ impl Store for TdengineStore {
             // The connection stays checked out until the stream ends or is dropped.
             let _conn = conn;
             let mut rs = rs;
-            let mut blocks = rs.blocks();
-            let mut sent = false;
-            while let Some(block) = blocks.next().await {
-                let item = block
+            let batches = rs.blocks().map(|block| {
+                block
                     .map_err(|e| from_taos(e, &|m| scrub_dsn.scrub(m)))
-                    .and_then(|b| decode_block(&b, &convs, &schema, precision));
-                let item = item.map_err(|e| {
-                    e.with_message_prefix(format_args!("super-table {table}"))
-                        .with_class(class.clone())
-                        .with_operation("load")
-                });
-                match item {
-                    Ok(b) if b.num_rows() == 0 => continue,
-                    Ok(b) => {
-                        sent = true;
-                        if tx.send(Ok(b)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                }
-            }
-            if !sent {
-                let _ = tx.send(Ok(RecordBatch::new_empty(schema))).await;
-            }
+                    .and_then(|b| decode_block(&b, &convs, &schema, precision))
+                    .map_err(|e| {
+                        e.with_message_prefix(format_args!("super-table {table}"))
+                            .with_class(class.clone())
+                            .with_operation("load")
+                    })
+            });
+            forward::send_all(batches, tx, schema.clone()).await;
         });
-        Ok(futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        })
-        .boxed())
+        Ok(stream)
     }
 
     async fn latest(&self, spec: &Arc<TableSpec>, query: Query) -> Result<Vec<RecordBatch>> {

@@ -7,7 +7,7 @@
 use arrow::array::RecordBatch;
 use futures::StreamExt;
 use quantdal_core::bars::{bars_sql, InfoBar};
-use quantdal_core::load::{Order, Query};
+use quantdal_core::load::Query;
 use quantdal_core::versions::{self, ParamBinder, KNOWN_AT_COLUMN};
 use quantdal_core::{Load, Result, SqlDialect, TableSpec, TimePrecision};
 use tokio_postgres::types::ToSql;
@@ -197,13 +197,7 @@ impl PostgresStore {
         let table = qualified(schema, &spec.table);
         let tx = conn.client.transaction().await.map_err(from_pg)?;
         let stamp = versions::commit_stamp(spec, lock_and_read_newest(&tx, spec, &table).await?);
-        let everything = Query {
-            columns: (0..spec.columns.len()).collect(),
-            order: Order::Unordered,
-            limit: None,
-            as_of: None,
-            ..query.clone()
-        };
+        let everything = versions::tombstone_selection(spec, query);
         let select = read(
             spec,
             schema,
