@@ -1,7 +1,7 @@
 //! Data and arithmetic shared by the benchmarks: the same deterministic tick-shaped rows everywhere.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 
@@ -122,5 +122,23 @@ pub fn append_in_one_transaction(
         app.flush()?;
     }
     conn.execute_batch("COMMIT")?;
+    Ok(started.elapsed())
+}
+
+/// Writes `batch` as one zstd Parquet file (the density every store is compared with); returns the time taken.
+pub fn write_parquet(path: &std::path::Path, batch: &RecordBatch) -> AnyResult<Duration> {
+    let started = Instant::now();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(
+            parquet::basic::ZstdLevel::default(),
+        ))
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path)?,
+        batch.schema(),
+        Some(props),
+    )?;
+    w.write(batch)?;
+    w.close()?;
     Ok(started.elapsed())
 }

@@ -20,7 +20,7 @@ use quantdal::{Dal, Load, Timestamp};
 #[path = "bench_data.rs"]
 #[allow(dead_code)] // shared with the other benchmarks, which use the rest of it
 mod bench_data;
-use bench_data::{append_in_one_transaction, rate, tick_grid, AnyResult};
+use bench_data::{append_in_one_transaction, rate, tick_grid, write_parquet, AnyResult};
 
 const DAY_MS: i64 = 86_400_000;
 const FIRST_DAY_MS: i64 = 1_704_159_000_000;
@@ -40,23 +40,6 @@ const KEYED_DDL: &str = "CREATE TABLE tick_data (ts TIMESTAMP NOT NULL, symbol V
     price DOUBLE NOT NULL, volume BIGINT NOT NULL, amount DOUBLE NOT NULL, bid_price1 DOUBLE NOT NULL, \
     bid_volume1 BIGINT NOT NULL, ask_price1 DOUBLE NOT NULL, ask_volume1 BIGINT NOT NULL, direction VARCHAR, \
     PRIMARY KEY (symbol, ts))";
-
-fn write_parquet(path: &Path, batch: &RecordBatch) -> AnyResult<Duration> {
-    let started = Instant::now();
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::ZSTD(
-            parquet::basic::ZstdLevel::default(),
-        ))
-        .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(path)?,
-        batch.schema(),
-        Some(props),
-    )?;
-    w.write(batch)?;
-    w.close()?;
-    Ok(started.elapsed())
-}
 
 /// File plus WAL, after a checkpoint so the WAL is folded in.
 fn duckdb_bytes(path: &Path) -> u64 {

@@ -115,19 +115,35 @@ pub async fn postgres_dal(url: &str, dir: &Path, extra: &str) -> Dal {
 
 /// As [`postgres_dal`] in a given schema, with the `retry:` body given.
 pub async fn postgres_dal_in(url: &str, schema: &str, dir: &Path, extra: &str, retry: &str) -> Dal {
+    postgres_dal_over(
+        url,
+        schema,
+        dir,
+        extra,
+        retry,
+        fixture_catalog_with_nanos_elsewhere(),
+    )
+    .await
+}
+
+/// As [`postgres_dal_in`] over a given catalog (its `main` classes on PostgreSQL, `nanos` on DuckDB).
+pub async fn postgres_dal_over(
+    url: &str,
+    schema: &str,
+    dir: &Path,
+    extra: &str,
+    retry: &str,
+    catalog: Catalog,
+) -> Dal {
     let extra: String = extra.lines().map(|l| format!("    {l}\n")).collect();
     let yaml = format!(
         "version: 1\ntables: fixture.yaml\napplication: quantdal-tests\nstores:\n  main:\n    kind: postgres\n    url: \"{url}\"\n    schema: {schema}\n{extra}  nanos:\n    kind: duckdb\n    path: nanos.duckdb\nretry:\n  {retry}\n"
     );
     let settings = Settings::from_yaml(&yaml, "<postgres test settings>", dir, &|_| None)
         .unwrap_or_else(|e| panic!("postgres test settings: {e}\n{yaml}"));
-    Dal::from_parts(
-        settings,
-        fixture_catalog_with_nanos_elsewhere(),
-        OpenOptions::default(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("opening PostgreSQL: {e}"))
+    Dal::from_parts(settings, catalog, OpenOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("opening PostgreSQL: {e}"))
 }
 
 /// A server store that does not run on these machines (TDengine): its tests skip when the variable is unset,

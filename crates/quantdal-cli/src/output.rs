@@ -1,10 +1,11 @@
 //! Printing Arrow batches and listings as a table, CSV or JSON.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 
 use arrow::array::RecordBatch;
 use arrow::util::pretty::pretty_format_batches;
-use quantdal::{Error, ErrorKind, Result};
+use futures::StreamExt;
+use quantdal::{BatchStream, Error, ErrorKind, Result};
 
 use crate::args::Format;
 
@@ -18,31 +19,13 @@ fn io_err(e: impl std::fmt::Display) -> Error {
 pub fn print_batches(batches: &[RecordBatch], format: Format) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     match format {
         Format::Table => {
-            let mut shown = Vec::new();
-            let mut left = TABLE_ROWS;
+            let mut shown = Shown::default();
             for b in batches {
-                if left == 0 {
-                    break;
-                }
-                let take = b.num_rows().min(left);
-                shown.push(b.slice(0, take));
-                left -= take;
+                shown.take(b);
             }
-            if total > 0 {
-                writeln!(out, "{}", pretty_format_batches(&shown)?).map_err(io_err)?;
-            }
-            if total > TABLE_ROWS {
-                writeln!(
-                    out,
-                    "… {} more rows (use --limit, or --format csv|json for all)",
-                    total - TABLE_ROWS
-                )
-                .map_err(io_err)?;
-            }
-            writeln!(out, "{total} rows").map_err(io_err)?;
+            shown.print(&mut out)?;
         }
         Format::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new()
@@ -62,6 +45,72 @@ pub fn print_batches(batches: &[RecordBatch], format: Format) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints a result as it streams in, holding one batch at a time (a table keeps its first rows only), so
+/// the output of any size takes bounded memory.
+pub async fn print_stream(mut stream: BatchStream, format: Format) -> Result<()> {
+    let mut out = BufWriter::new(std::io::stdout());
+    match format {
+        Format::Table => {
+            let mut shown = Shown::default();
+            while let Some(batch) = stream.next().await {
+                shown.take(&batch?);
+            }
+            shown.print(&mut out)?;
+        }
+        Format::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            while let Some(batch) = stream.next().await {
+                writer.write(&batch?)?;
+            }
+        }
+        Format::Json => {
+            let mut writer = arrow::json::ArrayWriter::new(&mut out);
+            while let Some(batch) = stream.next().await {
+                writer.write(&batch?)?;
+            }
+            writer.finish()?;
+            writeln!(out).map_err(io_err)?;
+        }
+    }
+    out.flush().map_err(io_err)
+}
+
+/// The first [`TABLE_ROWS`] rows of a result, and how many there were in all.
+#[derive(Default)]
+struct Shown {
+    rows: Vec<RecordBatch>,
+    kept: usize,
+    total: usize,
+}
+
+impl Shown {
+    fn take(&mut self, batch: &RecordBatch) {
+        let take = batch.num_rows().min(TABLE_ROWS - self.kept);
+        if take > 0 {
+            self.rows.push(batch.slice(0, take));
+            self.kept += take;
+        }
+        self.total += batch.num_rows();
+    }
+
+    fn print(&self, out: &mut impl Write) -> Result<()> {
+        if self.total > 0 {
+            writeln!(out, "{}", pretty_format_batches(&self.rows)?).map_err(io_err)?;
+        }
+        if self.total > TABLE_ROWS {
+            writeln!(
+                out,
+                "… {} more rows (use --limit, or --format csv|json for all)",
+                self.total - TABLE_ROWS
+            )
+            .map_err(io_err)?;
+        }
+        writeln!(out, "{} rows", self.total).map_err(io_err)
+    }
 }
 
 /// A listing: a header and rows of text cells.

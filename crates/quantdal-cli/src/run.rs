@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use quantdal::{Config, Dal, Error, ErrorKind, OpenOptions, ProvisionStatus, Result};
 
 use crate::args::{Cli, Command};
-use crate::output::{print_batches, print_rows};
+use crate::output::{print_batches, print_rows, print_stream};
 use crate::{check_cmd, demo, filters, io, monitor_cmd, serve_cmd};
 
 /// `--config` / `QUANTDAL_CONFIG`, else `config/quantdal.yaml` when present, else an embedded store in `data/`.
@@ -178,9 +178,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Load { class, filter } => {
             let dal = open(config, true).await?;
-            let batches = dal.load(&class, filters::build_load(&filter)?).await?;
+            let stream = dal
+                .load_stream(&class, filters::build_load(&filter)?)
+                .await?;
+            let printed = print_stream(stream, format).await;
             close(dal).await;
-            print_batches(&batches, format)?;
+            printed?;
         }
         Command::Latest { class, filter } => {
             let dal = open(config, true).await?;

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod catalog;
 pub mod error;
 pub mod eval;
+pub mod group;
 pub mod kline;
 pub mod load;
 pub mod options;

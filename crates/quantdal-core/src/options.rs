@@ -56,12 +56,59 @@ pub struct CompressionOptions {
     pub after: String,
 }
 
+/// A continuous aggregate of the class: `{ name: daily_kline_weekly, interval: "1 week" }`, or a kline width
+/// alone (`5m`), named `<table>_<width>`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RollupEntry")]
 pub struct RollupOptions {
-    pub name: String,
-    /// Bucket width, e.g. `1 week`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Bucket width: a kline width (`5m`, `4h`, `1d`) or a PostgreSQL interval (`1 week`, `1 month`).
     pub interval: String,
+}
+
+impl RollupOptions {
+    /// The view's name: the declared one, else `<table>_<interval>` (`tick_data_5m`).
+    pub fn view_name(&self, table: &str) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => format!(
+                "{table}_{}",
+                self.interval.trim().replace(char::is_whitespace, "_")
+            ),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RollupEntry {
+    Width(String),
+    Named(NamedRollup),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamedRollup {
+    #[serde(default)]
+    name: Option<String>,
+    interval: String,
+}
+
+impl TryFrom<RollupEntry> for RollupOptions {
+    type Error = String;
+    fn try_from(entry: RollupEntry) -> Result<RollupOptions, String> {
+        Ok(match entry {
+            RollupEntry::Width(interval) => RollupOptions {
+                name: None,
+                interval,
+            },
+            RollupEntry::Named(n) => RollupOptions {
+                name: n.name,
+                interval: n.interval,
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -783,16 +783,16 @@ fn shipped_keys_tags_and_times() {
     assert_eq!(ts.chunk_interval.as_deref(), Some("1 year"));
     assert_eq!(ts.compression.as_ref().unwrap().after, "90 days");
     assert_eq!(ts.retention, None);
-    let rollups: Vec<(&str, &str)> = ts
+    let rollups: Vec<(String, &str)> = ts
         .rollups
         .iter()
-        .map(|r| (r.name.as_str(), r.interval.as_str()))
+        .map(|r| (r.view_name("daily_kline"), r.interval.as_str()))
         .collect();
     assert_eq!(
         rollups,
         [
-            ("daily_kline_weekly", "1 week"),
-            ("daily_kline_monthly", "1 month")
+            ("daily_kline_weekly".to_string(), "1 week"),
+            ("daily_kline_monthly".to_string(), "1 month")
         ]
     );
 

@@ -62,7 +62,10 @@ impl Backend for DuckDbBackend {
             path: store.path.clone(),
             read_only: store.read_only || context.read_only,
             threads: store.threads,
-            memory_limit: store.memory_limit.clone(),
+            memory_limit: store
+                .memory_limit
+                .clone()
+                .or(DuckDbOptions::default().memory_limit),
             pool_size: store
                 .pool_size
                 .map(|n| n as usize)

@@ -46,6 +46,12 @@ use pool::Pool;
 /// Name the Arrow scan table function is registered under on each connection.
 const ARROW_SCAN: &str = "quantdal_arrow_scan";
 
+/// DuckDB's memory limit unless the store sets `memory_limit`: DuckDB's own default is 80 % of the machine's
+/// RAM, so a sort or aggregate over a large result (a load's ORDER BY, an export) would grow until it has
+/// it. Under a limit, DuckDB spills those to `<file>.tmp` and the process stays bounded (docs/benchmarks.md,
+/// "Memory").
+pub const DEFAULT_MEMORY_LIMIT: &str = "256MB";
+
 #[derive(Debug, Clone)]
 pub struct DuckDbOptions {
     pub path: Option<PathBuf>,
@@ -62,7 +68,7 @@ impl Default for DuckDbOptions {
             path: None,
             read_only: false,
             threads: None,
-            memory_limit: None,
+            memory_limit: Some(DEFAULT_MEMORY_LIMIT.into()),
             pool_size: 16,
         }
     }

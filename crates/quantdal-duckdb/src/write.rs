@@ -2,29 +2,21 @@
 //! layout saves with.
 //!
 //! **Group commit.** A live feed is many small concurrent saves. Each one alone pays a full DuckDB commit
-//! (WAL write and sync) and a statement plan, and writes to one table are serialised, so they queue. Here a
-//! save joins its table's queue; whoever holds the table's lock takes every queued batch (up to
-//! [`GROUP_ROWS`]) and writes them as one transaction, answering each caller once it committed. Per caller,
-//! the guarantees stay those of a lone save:
-//!
-//! * a batch reaches the queue only after validation passed, so a bad batch never enters a group;
-//! * batches whose keys collide are not merged (the merged batch would hold a key twice): they are written
-//!   one after another, in arrival order, so the later one wins as it would have alone;
-//! * when a group's transaction fails, its members are written again one at a time, each in its own
-//!   transaction, so one caller's server-side error never fails another caller's save.
+//! (WAL write and sync) and a statement plan, and writes to one table are serialised, so they queue. Saves
+//! join their table's queue ([`quantdal_core::group`], one group at a time per table), and a group is
+//! written as one transaction under the table's lock; its guarantees per caller are those of a lone save.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute;
 use arrow::datatypes::{DataType, Int64Type};
 use duckdb::vtab::arrow::ArrowBatchRegistration;
 use duckdb::{Connection, ToSql};
+use quantdal_core::group::{merge_batches, GroupLane};
 use quantdal_core::load::Scalar;
-use quantdal_core::validate::find_duplicate_key;
 use quantdal_core::{Error, NeutralType, Result, TableSpec, TimePrecision};
-use tokio::sync::{oneshot, Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio::sync::Mutex as AsyncMutex;
 
 use crate::ddl::{self, quote, Layout};
 use crate::errors::from_duckdb;
@@ -67,16 +59,20 @@ impl TableState {
     }
 }
 
-struct Pending {
-    batch: RecordBatch,
-    done: oneshot::Sender<Result<u64>>,
-}
-
-/// One table's write queue and lock.
-#[derive(Default)]
+/// One table's write queue (group commit, one group at a time: DuckDB serialises writes to a table) and the
+/// lock every change of the table holds.
 pub(crate) struct Lane {
     pub(crate) state: Arc<AsyncMutex<TableState>>,
-    queue: Mutex<VecDeque<Pending>>,
+    group: GroupLane,
+}
+
+impl Default for Lane {
+    fn default() -> Self {
+        Lane {
+            state: Arc::default(),
+            group: GroupLane::new(1, GROUP_ROWS),
+        }
+    }
 }
 
 /// What a write needs from the store, owned, so a group can run on a task of its own.
@@ -87,38 +83,6 @@ pub(crate) struct Writer {
     pub(crate) parallelism: usize,
 }
 
-impl Lane {
-    fn push(&self, batch: RecordBatch) -> Result<oneshot::Receiver<Result<u64>>> {
-        let (done, rx) = oneshot::channel();
-        self.queue
-            .lock()
-            .map_err(|_| Error::store("write queue poisoned"))?
-            .push_back(Pending { batch, done });
-        Ok(rx)
-    }
-
-    /// The queued batches, oldest first, up to [`GROUP_ROWS`] rows (at least one batch).
-    fn take(&self) -> Result<Vec<Pending>> {
-        let mut queue = self
-            .queue
-            .lock()
-            .map_err(|_| Error::store("write queue poisoned"))?;
-        let mut group = Vec::new();
-        let mut rows = 0;
-        while let Some(next) = queue.front() {
-            let n = next.batch.num_rows();
-            if !group.is_empty() && rows + n > GROUP_ROWS {
-                break;
-            }
-            rows += n;
-            if let Some(p) = queue.pop_front() {
-                group.push(p);
-            }
-        }
-        Ok(group)
-    }
-}
-
 /// Saves `batch` (validated, non-empty) through the table's queue; returns once it is committed.
 pub(crate) async fn save(
     writer: &Writer,
@@ -126,51 +90,25 @@ pub(crate) async fn save(
     spec: &Arc<TableSpec>,
     batch: RecordBatch,
 ) -> Result<u64> {
-    let mut rx = lane.push(batch)?;
-    loop {
-        let guard = lane.state.clone().lock_owned().await;
-        match rx.try_recv() {
-            Ok(result) => return result,
-            Err(oneshot::error::TryRecvError::Closed) => {
-                return Err(Error::store("the group writer stopped before answering"))
+    lane.group
+        .save(batch, |batches| {
+            let (writer, spec, state) = (writer.clone(), spec.clone(), lane.state.clone());
+            async move {
+                let members = batches.len();
+                let mut state = state.lock_owned().await;
+                tokio::task::spawn_blocking(move || {
+                    write_group(&writer, &spec, &mut state, &batches)
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    let message = format!("blocking write task failed: {e}");
+                    (0..members)
+                        .map(|_| Err(Error::store(message.clone())))
+                        .collect()
+                })
             }
-            Err(oneshot::error::TryRecvError::Empty) => {}
-        }
-        // This save is still queued, so the queue is not empty: lead one group. It runs on a task of its
-        // own, so a caller that gives up waiting never leaves the other members unanswered.
-        let group = lane.take()?;
-        let job = tokio::spawn(run_group(writer.clone(), spec.clone(), guard, group));
-        if let Err(e) = job.await {
-            return Err(Error::store(format!("group write task failed: {e}")));
-        }
-    }
-}
-
-async fn run_group(
-    writer: Writer,
-    spec: Arc<TableSpec>,
-    mut state: OwnedMutexGuard<TableState>,
-    group: Vec<Pending>,
-) {
-    let (batches, answers): (Vec<RecordBatch>, Vec<oneshot::Sender<Result<u64>>>) =
-        group.into_iter().map(|p| (p.batch, p.done)).unzip();
-    let results = tokio::task::spawn_blocking(move || {
-        let results = write_group(&writer, &spec, &mut state, &batches);
-        drop(state);
-        results
-    })
-    .await
-    .unwrap_or_else(|e| {
-        let message = format!("blocking write task failed: {e}");
-        answers
-            .iter()
-            .map(|_| Err(Error::store(message.clone())))
-            .collect()
-    });
-    for (answer, result) in answers.into_iter().zip(results) {
-        // A caller that stopped waiting dropped its receiver; its rows are committed all the same.
-        let _ = answer.send(result);
-    }
+        })
+        .await
 }
 
 /// Writes a group; one result per batch, in order.
@@ -199,10 +137,9 @@ fn write_group(
     if batches.len() == 1 {
         return alone(state);
     }
-    let merged = match merge(spec, batches) {
-        Ok(Some(m)) => m,
-        // Keys collide across batches (or merging failed): in arrival order, one by one.
-        Ok(None) | Err(_) => return alone(state),
+    // Keys collide across batches (or merging failed): in arrival order, one by one.
+    let Some(merged) = merge_batches(spec, batches) else {
+        return alone(state);
     };
     match write(&conn, writer.parallelism, spec, state, &merged) {
         Ok(()) => batches.iter().map(|b| Ok(b.num_rows() as u64)).collect(),
@@ -213,16 +150,6 @@ fn write_group(
 /// The same error for each member of a group that failed before writing.
 fn copy(e: &Error) -> Error {
     Error::new(e.kind(), e.message().to_string()).set_temporary(e.is_temporary())
-}
-
-/// The batches as one, when no key appears in two of them.
-fn merge(spec: &TableSpec, batches: &[RecordBatch]) -> Result<Option<RecordBatch>> {
-    let schema = batches[0].schema();
-    let merged = compute::concat_batches(&schema, batches)?;
-    if find_duplicate_key(spec, &merged)?.is_some() {
-        return Ok(None);
-    }
-    Ok(Some(merged))
 }
 
 /// The table's layout, and whether it holds rows and up to which time, from the file.

@@ -272,68 +272,10 @@ pub fn timescale_statements(spec: &TableSpec, schema: &str) -> Result<Vec<String
             interval_literal(spec, "retention", retention)?
         ));
     }
-    for rollup in &options.rollups {
-        out.extend(rollup_statements(spec, schema, rollup)?);
+    for rollup in crate::rollup::plan(spec)? {
+        out.extend(crate::rollup::statements(spec, schema, &rollup));
     }
     Ok(out)
-}
-
-/// A continuous aggregate of OHLCV bars from a class with a kline source (e.g. weekly bars from daily bars).
-fn rollup_statements(
-    spec: &TableSpec,
-    schema: &str,
-    rollup: &quantdal_core::options::RollupOptions,
-) -> Result<Vec<String>> {
-    let Some(time) = &spec.time else {
-        return Ok(Vec::new());
-    };
-    if !quantdal_core::spec::is_identifier(&rollup.name) {
-        return Err(Error::config(format!(
-            "timescale.rollups name `{}` is not a lower-case identifier",
-            rollup.name
-        ))
-        .with_class(spec.name.clone()));
-    }
-    let Some(source) = &spec.kline else {
-        return Err(Error::config(format!(
-            "timescale rollup `{}` needs a `kline` source on the class to know its OHLCV columns",
-            rollup.name
-        ))
-        .with_class(spec.name.clone()));
-    };
-    let (open, high, low, close, volume, amount) = source.columns();
-    let t = quote(&time.column);
-    let bucket = interval_literal(spec, "rollups.interval", &rollup.interval)?;
-    let series: Vec<String> = spec.tags.iter().map(|s| quote(s)).collect();
-    let series_list = if series.is_empty() {
-        String::new()
-    } else {
-        format!("{}, ", series.join(", "))
-    };
-    let amount_sql = match amount {
-        Some(a) => format!(", sum({}) AS \"amount\"", quote(a)),
-        None => String::new(),
-    };
-    let view = qualified(schema, &rollup.name);
-    Ok(vec![
-        format!(
-            "CREATE MATERIALIZED VIEW IF NOT EXISTS {view} WITH (timescaledb.continuous) AS \
-             SELECT {series_list}time_bucket({bucket}, {t}) AS {t}, first({}, {t}) AS \"open\", max({}) AS \"high\", \
-             min({}) AS \"low\", last({}, {t}) AS \"close\", sum({}) AS \"volume\"{amount_sql}, count(*) AS \"count\" \
-             FROM {} GROUP BY {series_list}time_bucket({bucket}, {t}) WITH NO DATA",
-            quote(open),
-            quote(high),
-            quote(low),
-            quote(close),
-            quote(volume),
-            qualified(schema, &spec.table)
-        ),
-        format!(
-            "SELECT add_continuous_aggregate_policy({}, start_offset => NULL, end_offset => {bucket}, \
-             schedule_interval => INTERVAL '1 hour', if_not_exists => TRUE)",
-            literal(&view)
-        ),
-    ])
 }
 
 /// What a class would get from TimescaleDB, for the note `provision` prints when the extension is absent.
@@ -355,7 +297,11 @@ pub fn timescale_features(spec: &TableSpec) -> Vec<String> {
             out.push(format!("retention of {r}"));
         }
         for r in &o.rollups {
-            out.push(format!("continuous aggregate {} ({})", r.name, r.interval));
+            out.push(format!(
+                "continuous aggregate {} ({})",
+                r.view_name(&spec.table),
+                r.interval
+            ));
         }
     }
     out

@@ -11,6 +11,7 @@ pub mod ddl;
 pub mod decode;
 mod errors;
 pub mod pool;
+pub mod rollup;
 pub mod sql;
 mod store;
 pub mod tls;

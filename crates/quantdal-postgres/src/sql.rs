@@ -3,6 +3,7 @@
 
 use bytes::{BufMut, BytesMut};
 use quantdal_core::load::{Order, Query, Scalar};
+use quantdal_core::spec::KlineSource;
 use quantdal_core::sqlgen::{self, order_by, order_columns, projection, Binder};
 use quantdal_core::versions::ParamBinder;
 use quantdal_core::{Interval, NeutralType, TableSpec, TimePrecision};
@@ -51,7 +52,7 @@ impl Param {
             micros_per_tick: 1,
         }
     }
-    fn int8(v: i64) -> Param {
+    pub fn int8(v: i64) -> Param {
         Param {
             value: Scalar::Int64(v),
             ty: Type::INT8,
@@ -152,7 +153,7 @@ pub fn where_clause(spec: &TableSpec, query: &Query, params: &mut Vec<Param>) ->
     sqlgen::where_clause(spec, query, &mut PgBinder(params))
 }
 
-fn limit(query: &Query, params: &mut Vec<Param>) -> String {
+pub fn limit(query: &Query, params: &mut Vec<Param>) -> String {
     match query.limit {
         Some(n) => {
             params.push(Param::int8(i64::try_from(n).unwrap_or(i64::MAX)));
@@ -223,6 +224,56 @@ pub fn kline(
     query: &Query,
     timescale: bool,
 ) -> Option<Statement> {
+    let source = spec.kline.as_ref()?;
+    let mut params = vec![Param::int8(interval.seconds())];
+    let filter = where_clause(spec, query, &mut params);
+    let input = BarInput::table(spec, schema, source);
+    let body = bars_from(spec, &input, &filter, timescale)?;
+    let order = bar_order(spec, query.order, "\"__bucket\"");
+    let limit = limit(query, &mut params);
+    Some(Statement {
+        sql: format!("{body}{order}{limit}"),
+        params,
+    })
+}
+
+/// What bars are computed from: the class table (one row per tick or bar) or a continuous aggregate of it
+/// (one row per finer bar, whose `count` column holds the rows it stands for).
+pub struct BarInput<'a> {
+    pub relation: String,
+    pub open: &'a str,
+    pub high: &'a str,
+    pub low: &'a str,
+    pub close: &'a str,
+    pub volume: &'a str,
+    pub amount: Option<&'a str>,
+    pub count: &'static str,
+}
+
+impl<'a> BarInput<'a> {
+    pub fn table(spec: &TableSpec, schema: &str, source: &'a KlineSource) -> BarInput<'a> {
+        let (open, high, low, close, volume, amount) = source.columns();
+        BarInput {
+            relation: qualified(schema, &spec.table),
+            open,
+            high,
+            low,
+            close,
+            volume,
+            amount,
+            count: "count(*)",
+        }
+    }
+}
+
+/// `SELECT <series>, <bar start>, open … count FROM <input> <filter> GROUP BY <series>, <bar>`, unordered.
+/// The bar width is parameter `$1`; `filter` is a `WHERE` clause over the input's columns (or empty).
+pub fn bars_from(
+    spec: &TableSpec,
+    input: &BarInput<'_>,
+    filter: &str,
+    timescale: bool,
+) -> Option<String> {
     let time = spec.time_column()?;
     let source = spec.kline.as_ref()?;
     let series: Vec<String> = spec.series_columns().iter().map(|s| quote(s)).collect();
@@ -230,7 +281,6 @@ pub fn kline(
     let sep = if series.is_empty() { "" } else { ", " };
     let t = quote(&time.name);
     let is_date = time.data_type == NeutralType::Date;
-    let mut params = vec![Param::int8(interval.seconds())];
     let stride = "make_interval(secs => $1)";
     // DATE columns are bucketed as UTC midnights and come back as dates.
     let source_time = if is_date {
@@ -248,7 +298,6 @@ pub fn kline(
     } else {
         "\"__bucket\"".to_string()
     };
-    let (open, high, low, close, volume, amount) = source.columns();
     let first = |c: &str| {
         if timescale {
             format!("first({}, {t})", quote(c))
@@ -263,44 +312,50 @@ pub fn kline(
             format!("(array_agg({} ORDER BY {t} DESC))[1]", quote(c))
         }
     };
-    let volume_sql = match spec.column(volume).map(|c| c.data_type) {
-        Some(NeutralType::Int | NeutralType::BigInt) => format!("sum({})::bigint", quote(volume)),
-        _ => format!("sum({})::float8", quote(volume)),
-    };
-    let amount_sql = match amount {
+    let amount_sql = match input.amount {
         Some(a) => format!("sum({})::float8", quote(a)),
         None => "NULL::float8".into(),
     };
     let aggregates = format!(
         "{}::float8 AS \"open\", max({})::float8 AS \"high\", min({})::float8 AS \"low\", {}::float8 AS \"close\", \
-         {volume_sql} AS \"volume\", {amount_sql} AS \"amount\", count(*)::bigint AS \"count\"",
-        first(open),
-        quote(high),
-        quote(low),
-        last(close),
+         sum({}){} AS \"volume\", {amount_sql} AS \"amount\", {}::bigint AS \"count\"",
+        first(input.open),
+        quote(input.high),
+        quote(input.low),
+        last(input.close),
+        quote(input.volume),
+        volume_cast(spec, source),
+        input.count,
     );
-    let filter = where_clause(spec, query, &mut params);
-    let dir = if query.order == Order::Desc {
-        " DESC"
-    } else {
-        ""
-    };
-    let order = if query.order == Order::Unordered {
-        String::new()
-    } else {
-        let mut cols: Vec<String> = series.iter().map(|s| format!("{s}{dir}")).collect();
-        cols.push(format!("\"__bucket\"{dir}"));
-        format!(" ORDER BY {}", cols.join(", "))
-    };
-    let limit = limit(query, &mut params);
-    Some(Statement {
-        sql: format!(
-            "SELECT {series_list}{sep}{bucket_out} AS {t}, {aggregates} FROM (SELECT *, {bucket} AS \"__bucket\" FROM {}{filter}) AS \"src\" \
-             GROUP BY {series_list}{sep}\"__bucket\"{order}{limit}",
-            qualified(schema, &spec.table)
-        ),
-        params,
-    })
+    Some(format!(
+        "SELECT {series_list}{sep}{bucket_out} AS {t}, {aggregates} FROM (SELECT *, {bucket} AS \"__bucket\" FROM {}{filter}) AS \"src\" \
+         GROUP BY {series_list}{sep}\"__bucket\"",
+        input.relation
+    ))
+}
+
+/// Bars' volume type: BIGINT when the class counts shares in integers, DOUBLE otherwise.
+pub fn volume_cast(spec: &TableSpec, source: &KlineSource) -> &'static str {
+    match spec.column(source.columns().4).map(|c| c.data_type) {
+        Some(NeutralType::Int | NeutralType::BigInt) => "::bigint",
+        _ => "::float8",
+    }
+}
+
+/// ` ORDER BY <series>, <time>` in the query's direction (nothing for unordered), `time` being the bar-start
+/// expression of the statement it ends.
+pub fn bar_order(spec: &TableSpec, order: Order, time: &str) -> String {
+    let dir = if order == Order::Desc { " DESC" } else { "" };
+    if order == Order::Unordered {
+        return String::new();
+    }
+    let mut cols: Vec<String> = spec
+        .series_columns()
+        .iter()
+        .map(|s| format!("{}{dir}", quote(s)))
+        .collect();
+    cols.push(format!("{time}{dir}"));
+    format!(" ORDER BY {}", cols.join(", "))
 }
 
 pub fn delete(spec: &TableSpec, schema: &str, query: &Query) -> Statement {

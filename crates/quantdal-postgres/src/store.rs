@@ -5,12 +5,14 @@
 mod admin;
 mod versioned;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, RecordBatch};
 use async_trait::async_trait;
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use quantdal_core::bars::{bar_schema, InfoBar};
+use quantdal_core::group::{write_merged, GroupLane};
 use quantdal_core::load::Scalar;
 use quantdal_core::output::projected_schema;
 use quantdal_core::versions::history_schema;
@@ -29,10 +31,17 @@ use crate::ddl::{table_statements, timescale_features, timescale_statements};
 use crate::decode::BatchDecoder;
 use crate::errors::from_pg;
 use crate::pool::{self, Pool};
+use crate::rollup;
 use crate::sql::{self, Statement};
 
 /// A save of at least this many rows into an empty table is followed by ANALYZE.
 const ANALYZE_AFTER_ROWS: u64 = 10_000;
+
+/// Group commit (quantdal_core::group): transactions of one table written at once, each taking the saves
+/// queued meanwhile, and the rows one of them takes at most. Two overlap one group's commit with the next
+/// group's COPY; more would only split a feed's saves into smaller groups.
+const GROUP_LEADERS: usize = 2;
+const GROUP_ROWS: usize = 262_144;
 
 /// Rows per portal fetch, and so per Arrow batch of a load.
 const LOAD_CHUNK_ROWS: i32 = 32_768;
@@ -85,6 +94,8 @@ pub struct PostgresStore {
     schema: String,
     mode: TimescaleMode,
     timescale: Mutex<Option<Timescale>>,
+    /// Group-commit queues, by qualified table.
+    lanes: Mutex<HashMap<String, Arc<GroupLane>>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -133,6 +144,7 @@ impl PostgresStore {
             schema: options.schema,
             mode: options.timescale,
             timescale: Mutex::new(None),
+            lanes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -162,6 +174,62 @@ impl PostgresStore {
 
     fn timescale_state(&self) -> Option<Timescale> {
         self.timescale.lock().map(|g| g.clone()).unwrap_or(None)
+    }
+
+    /// The class's continuous aggregates able to serve a kline; none (bars from the table) when the catalog
+    /// cannot be read, which is logged and never fails the kline.
+    async fn usable_rollups(
+        &self,
+        client: &tokio_postgres::Client,
+        spec: &TableSpec,
+        schema: &str,
+        candidates: &[(String, i64)],
+    ) -> Vec<rollup::Usable> {
+        match rollup::usable(client, spec, schema, candidates).await {
+            Ok(views) => views,
+            Err(e) => {
+                tracing::warn!(
+                    class = %spec.name,
+                    error = %e,
+                    "continuous aggregates not readable; kline computed from the table"
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// Every row deleted by TRUNCATE, which gives the space back at once: a DELETE would leave every row dead
+    /// for vacuum, and a re-import after it ran at 0.4× the speed of one into a fresh table
+    /// (docs/benchmarks.md). The count is taken under the same lock, so it is exact.
+    async fn truncate(&self, spec: &TableSpec, schema: &str) -> Result<u64> {
+        let table = crate::ddl::qualified(schema, &spec.table);
+        let mut conn = self.conn().await?;
+        let tx = conn.client.transaction().await.map_err(from_pg)?;
+        tx.batch_execute(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .await
+            .map_err(from_pg)?;
+        let rows: i64 = tx
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .map_err(from_pg)?
+            .get(0);
+        tx.batch_execute(&format!("TRUNCATE {table}"))
+            .await
+            .map_err(from_pg)?;
+        tx.commit().await.map_err(from_pg)?;
+        Ok(rows as u64)
+    }
+
+    /// The group-commit queue of a table.
+    fn lane(&self, schema: &str, table: &str) -> Result<Arc<GroupLane>> {
+        let mut lanes = self
+            .lanes
+            .lock()
+            .map_err(|_| Error::store("write queues poisoned"))?;
+        Ok(lanes
+            .entry(format!("{schema}.{table}"))
+            .or_insert_with(|| Arc::new(GroupLane::new(GROUP_LEADERS, GROUP_ROWS)))
+            .clone())
     }
 
     fn uses_timescale(&self) -> bool {
@@ -327,79 +395,82 @@ impl PostgresStore {
         sink.finish().await.map_err(from_pg)?;
         Ok(())
     }
+}
 
-    async fn save_in(&self, spec: &TableSpec, schema: &str, batch: &RecordBatch) -> Result<u64> {
-        let mut conn = self.conn().await?;
-        let pool::PgConnection { client, staging } = &mut *conn;
-        let rows = batch.num_rows() as u64;
-        let table = crate::ddl::qualified(schema, &spec.table);
-        let mut tx = client.transaction().await.map_err(from_pg)?;
-        if spec.key.is_empty() {
-            Self::copy(&tx, &sql::copy_in(spec, &table), spec, batch).await?;
-            tx.commit().await.map_err(from_pg)?;
-            return Ok(rows);
-        }
-        let probe = sql::any_key_exists(spec, schema, &Self::probe_keys(spec, batch)?);
-        let params = probe
-            .params
-            .iter()
-            .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()));
-        let (exists, was_empty): (bool, bool) = {
-            let stream = tx
-                .query_typed_raw(&probe.sql, params)
-                .await
-                .map_err(from_pg)?;
-            futures::pin_mut!(stream);
-            match stream.next().await {
-                Some(row) => {
-                    let row = row.map_err(from_pg)?;
-                    (row.get(0), row.get(1))
-                }
-                None => (true, false),
-            }
-        };
-        if !exists {
-            // No probed key is there: COPY straight in. A conflict elsewhere in the batch aborts only the
-            // savepoint, and the staging merge below takes over.
-            let savepoint = tx.savepoint("quantdal_direct").await.map_err(from_pg)?;
-            match Self::copy(&savepoint, &sql::copy_in(spec, &table), spec, batch).await {
-                Ok(()) => {
-                    savepoint.commit().await.map_err(from_pg)?;
-                    tx.commit().await.map_err(from_pg)?;
-                    if was_empty && rows >= ANALYZE_AFTER_ROWS {
-                        // The planner knows nothing of a table just filled in bulk (autovacuum analyzes it
-                        // only later) and would sort a range load on disk instead of using the key index.
-                        if let Err(e) = client.batch_execute(&format!("ANALYZE {table}")).await {
-                            tracing::warn!(table = %table, error = %e, "ANALYZE after a bulk load failed");
-                        }
-                    }
-                    return Ok(rows);
-                }
-                Err(e) if is_unique_violation(&e) => {
-                    savepoint.rollback().await.map_err(from_pg)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let stage = sql::staging_name(spec, schema);
-        let created_now = !staging.contains(&stage);
-        if created_now {
-            tx.batch_execute(&sql::create_staging(spec, schema))
-                .await
-                .map_err(from_pg)?;
-        }
-        let stage_q = crate::ddl::quote(&stage);
-        Self::copy(&tx, &sql::copy_in(spec, &stage_q), spec, batch).await?;
-        tx.execute(&sql::merge_from_staging(spec, schema), &[])
+/// One transaction writing `batch`: COPY straight in when no probed key is there, else through the session's
+/// staging table and an upsert.
+async fn save_rows(pool: &Pool, spec: &TableSpec, schema: &str, batch: RecordBatch) -> Result<u64> {
+    let batch = &batch;
+    let mut conn = pool.get().await?;
+    let pool::PgConnection { client, staging } = &mut *conn;
+    let rows = batch.num_rows() as u64;
+    let table = crate::ddl::qualified(schema, &spec.table);
+    let mut tx = client.transaction().await.map_err(from_pg)?;
+    if spec.key.is_empty() {
+        PostgresStore::copy(&tx, &sql::copy_in(spec, &table), spec, batch).await?;
+        tx.commit().await.map_err(from_pg)?;
+        return Ok(rows);
+    }
+    let probe = sql::any_key_exists(spec, schema, &PostgresStore::probe_keys(spec, batch)?);
+    let params = probe
+        .params
+        .iter()
+        .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()));
+    let (exists, was_empty): (bool, bool) = {
+        let stream = tx
+            .query_typed_raw(&probe.sql, params)
             .await
             .map_err(from_pg)?;
-        tx.commit().await.map_err(from_pg)?;
-        // Only now: had the transaction rolled back, the temp table's creation would have gone with it.
-        if created_now {
-            staging.insert(stage);
+        futures::pin_mut!(stream);
+        match stream.next().await {
+            Some(row) => {
+                let row = row.map_err(from_pg)?;
+                (row.get(0), row.get(1))
+            }
+            None => (true, false),
         }
-        Ok(rows)
+    };
+    if !exists {
+        // No probed key is there: COPY straight in. A conflict elsewhere in the batch aborts only the
+        // savepoint, and the staging merge below takes over.
+        let savepoint = tx.savepoint("quantdal_direct").await.map_err(from_pg)?;
+        match PostgresStore::copy(&savepoint, &sql::copy_in(spec, &table), spec, batch).await {
+            Ok(()) => {
+                savepoint.commit().await.map_err(from_pg)?;
+                tx.commit().await.map_err(from_pg)?;
+                if was_empty && rows >= ANALYZE_AFTER_ROWS {
+                    // The planner knows nothing of a table just filled in bulk (autovacuum analyzes it
+                    // only later) and would sort a range load on disk instead of using the key index.
+                    if let Err(e) = client.batch_execute(&format!("ANALYZE {table}")).await {
+                        tracing::warn!(table = %table, error = %e, "ANALYZE after a bulk load failed");
+                    }
+                }
+                return Ok(rows);
+            }
+            Err(e) if is_unique_violation(&e) => {
+                savepoint.rollback().await.map_err(from_pg)?;
+            }
+            Err(e) => return Err(e),
+        }
     }
+    let stage = sql::staging_name(spec, schema);
+    let created_now = !staging.contains(&stage);
+    if created_now {
+        tx.batch_execute(&sql::create_staging(spec, schema))
+            .await
+            .map_err(from_pg)?;
+    }
+    let stage_q = crate::ddl::quote(&stage);
+    PostgresStore::copy(&tx, &sql::copy_in(spec, &stage_q), spec, batch).await?;
+    tx.execute(&sql::merge_from_staging(spec, schema), &[])
+        .await
+        .map_err(from_pg)?;
+    tx.commit().await.map_err(from_pg)?;
+    // Only now: had the transaction rolled back, the temp table's creation would have gone with it.
+    if created_now {
+        staging.insert(stage);
+    }
+    Ok(rows)
 }
 
 fn is_unique_violation(e: &Error) -> bool {
@@ -495,9 +566,10 @@ impl Store for PostgresStore {
                         .map_err(from_pg)
                         .map_err(&ctx)?;
                 }
-                // Continuous aggregates cannot be created inside a transaction block.
+                // Continuous aggregates cannot be created inside a transaction block; what follows their
+                // creation (real-time reads, refresh policy) comes after it.
                 let (in_tx, after): (Vec<_>, Vec<_>) = ts_statements.iter().partition(|s| {
-                    !s.contains("timescaledb.continuous")
+                    !s.contains("MATERIALIZED VIEW")
                         && !s.contains("add_continuous_aggregate_policy")
                 });
                 for stmt in in_tx {
@@ -632,7 +704,15 @@ impl Store for PostgresStore {
         let saved = if spec.versions.is_some() {
             self.save_versioned(spec, &schema, &batch).await
         } else {
-            self.save_in(spec, &schema, &batch).await
+            let lane = self.lane(&schema, &spec.table)?;
+            let (pool, spec, schema) = (self.pool.clone(), spec.clone(), schema.clone());
+            lane.save(batch, move |batches| {
+                let (pool, spec, schema) = (pool.clone(), spec.clone(), schema.clone());
+                async move {
+                    write_merged(&spec, batches, |b| save_rows(&pool, &spec, &schema, b)).await
+                }
+            })
+            .await
         };
         saved.map_err(with_context(spec, &schema, "save"))
     }
@@ -755,17 +835,30 @@ impl Store for PostgresStore {
         let schema_name = self.schema_of(spec).to_string();
         let ctx = with_context(spec, &schema_name, "kline");
         let schema = kline_schema(spec)?;
+        let no_source = || {
+            Error::invalid_query("the class declares no kline source").with_class(spec.name.clone())
+        };
         if self.timescale_state().is_none() {
             let conn = self.read_conn().await.map_err(&ctx)?;
             self.detect_timescale(&conn.client, false)
                 .await
                 .map_err(&ctx)?;
         }
+        let candidates = rollup::candidates(spec, interval, &query);
+        if self.uses_timescale() && !candidates.is_empty() {
+            let conn = self.read_conn().await.map_err(&ctx)?;
+            let views = self
+                .usable_rollups(&conn.client, spec, &schema_name, &candidates)
+                .await;
+            drop(conn);
+            if !views.is_empty() {
+                let statement = rollup::kline(spec, &schema_name, interval, &query, &views)
+                    .ok_or_else(no_source)?;
+                return self.query_all(statement, schema).await.map_err(&ctx);
+            }
+        }
         let statement = sql::kline(spec, &schema_name, interval, &query, self.uses_timescale())
-            .ok_or_else(|| {
-                Error::invalid_query("the class declares no kline source")
-                    .with_class(spec.name.clone())
-            })?;
+            .ok_or_else(no_source)?;
         let statement = versioned::read(spec, &schema_name, &query, statement)?;
         self.query_all(statement, schema).await.map_err(&ctx)
     }
@@ -800,6 +893,12 @@ impl Store for PostgresStore {
                 .delete_versioned(spec, &schema_name, &query)
                 .await
                 .map_err(with_context(spec, &schema_name, "delete"));
+        }
+        if query.time.is_none() && query.conditions.is_empty() {
+            return self
+                .truncate(spec, &schema_name)
+                .await
+                .map_err(with_context(spec, &schema_name, "truncate"));
         }
         let statement = sql::delete(spec, &schema_name, &query);
         let run = async {
