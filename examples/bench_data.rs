@@ -142,3 +142,28 @@ pub fn write_parquet(path: &std::path::Path, batch: &RecordBatch) -> AnyResult<D
     w.close()?;
     Ok(started.elapsed())
 }
+
+pub const DAY_MS: i64 = 86_400_000;
+/// 2024-01-02 01:30 UTC, the first tick of day 0.
+pub const FIRST_DAY_MS: i64 = 1_704_159_000_000;
+
+/// Day `d` of a market: `rows` ticks over 500 symbols, 3 s apart, from [`FIRST_DAY_MS`] plus `d` days.
+pub fn tick_day(rows: usize, d: usize) -> AnyResult<RecordBatch> {
+    tick_grid(0, 500, rows / 500, FIRST_DAY_MS + d as i64 * DAY_MS, 3_000)
+}
+
+/// A range load of day `d` of `tick_data` through `Dal::load`: rows and time taken.
+pub async fn load_day(dal: &quantdal::Dal, d: usize) -> AnyResult<(usize, Duration)> {
+    let start = FIRST_DAY_MS + d as i64 * DAY_MS;
+    let load = quantdal::Load::all()
+        .since(quantdal::Timestamp::from_nanos(start * 1_000_000))
+        .until(quantdal::Timestamp::from_nanos(
+            (start + DAY_MS) * 1_000_000,
+        ));
+    let started = Instant::now();
+    let batches = dal.load("tick_data", load).await?;
+    Ok((
+        batches.iter().map(|b| b.num_rows()).sum(),
+        started.elapsed(),
+    ))
+}

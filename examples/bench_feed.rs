@@ -31,8 +31,7 @@ async fn open(store: &str, dir: &std::path::Path) -> AnyResult<Dal> {
     let settings = match store {
         "embedded" => Settings::embedded(dir.join("feed.duckdb"), "<built-in>".into()),
         "postgres" => {
-            let url = std::env::var("POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let url = postgres_url();
             let yaml = format!(
                 "version: 1\napplication: quantdal-bench\ntables: table_config.yaml\nstores:\n  pg:\n    kind: postgres\n    url: \"{url}\"\n    schema: {SCHEMA}\n    timescale: off\nroutes:\n  tdengine: pg\n  postgres: pg\n  redis: pg\n"
             );
@@ -64,6 +63,20 @@ fn batch_at(base: &RecordBatch, i: i64, per: i64) -> AnyResult<RecordBatch> {
     Ok(RecordBatch::try_new(base.schema(), columns)?)
 }
 
+/// Drops the benchmark's schema on the PostgreSQL server (before a run, and after it).
+async fn drop_schema() -> AnyResult<()> {
+    let admin = quantdal_postgres::connect_client(&postgres_url(), "quantdal-bench-admin").await?;
+    admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        .await?;
+    Ok(())
+}
+
+fn postgres_url() -> String {
+    std::env::var("POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() * p).div_ceil(100).max(1) - 1]
 }
@@ -79,12 +92,7 @@ async fn main() -> AnyResult<()> {
 
     let dir = tempfile::tempdir()?;
     if store == "postgres" {
-        let url = std::env::var("POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let admin = quantdal_postgres::connect_client(&url, "quantdal-bench-admin").await?;
-        admin
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            .await?;
+        drop_schema().await?;
     }
     let dal = Arc::new(open(&store, dir.path()).await?);
     dal.provision().await?;
@@ -147,12 +155,7 @@ async fn main() -> AnyResult<()> {
         dal.close().await?;
     }
     if store == "postgres" {
-        let url = std::env::var("POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let admin = quantdal_postgres::connect_client(&url, "quantdal-bench-admin").await?;
-        admin
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            .await?;
+        drop_schema().await?;
     }
     Ok(())
 }

@@ -11,31 +11,18 @@
 //!   cargo run --release -p quantdal-examples --example bench_growth_pg -- [ROWS] [DAYS]
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use arrow::array::RecordBatch;
-use quantdal::{Catalog, Dal, Load, OpenOptions, Settings, Timestamp};
+use quantdal::{Catalog, Dal, OpenOptions, Settings};
 use tokio_postgres::Client;
 
 #[path = "bench_data.rs"]
 #[allow(dead_code)] // shared with the other benchmarks, which use the rest of it
 mod bench_data;
-use bench_data::{rate, tick_grid, write_parquet, AnyResult};
+use bench_data::{load_day, rate, tick_day, write_parquet, AnyResult};
 
 const SCHEMA: &str = "quantdal_bench_growth";
-const DAY_MS: i64 = 86_400_000;
-const FIRST_DAY_MS: i64 = 1_704_159_000_000;
 const SYMBOLS: usize = 500;
-
-fn day(rows: usize, d: usize) -> AnyResult<RecordBatch> {
-    tick_grid(
-        0,
-        SYMBOLS,
-        rows / SYMBOLS,
-        FIRST_DAY_MS + d as i64 * DAY_MS,
-        3_000,
-    )
-}
 
 /// The shipped catalog without tick_data's continuous aggregates: their refresh jobs would run in the
 /// background of the measured saves (their cost is the views', measured in tests/tests/timescale.rs).
@@ -72,19 +59,6 @@ async fn table_bytes(client: &Client, timescale: bool) -> AnyResult<i64> {
     Ok(client.query_one(&sql, &[]).await?.get(0))
 }
 
-async fn load_day(dal: &Dal, d: usize) -> AnyResult<(usize, Duration)> {
-    let start = FIRST_DAY_MS + d as i64 * DAY_MS;
-    let load = Load::all()
-        .since(Timestamp::from_nanos(start * 1_000_000))
-        .until(Timestamp::from_nanos((start + DAY_MS) * 1_000_000));
-    let started = Instant::now();
-    let batches = dal.load("tick_data", load).await?;
-    Ok((
-        batches.iter().map(|b| b.num_rows()).sum(),
-        started.elapsed(),
-    ))
-}
-
 async fn run(
     url: &str,
     timescale: bool,
@@ -110,7 +84,7 @@ async fn run(
     let mut later = Vec::new();
     let per_day = rows / SYMBOLS * SYMBOLS;
     for d in 0..days {
-        let batch = day(rows, d)?;
+        let batch = tick_day(rows, d)?;
         let t = Instant::now();
         dal.save("tick_data", &batch).await?;
         let r = rate(batch.num_rows(), t.elapsed());
@@ -179,7 +153,7 @@ async fn run(
             rate(c1, ct1)
         );
         // A restatement into a compressed day: the upsert path on compressed chunks.
-        let batch = day(rows, 0)?.slice(0, 10_000);
+        let batch = tick_day(rows, 0)?.slice(0, 10_000);
         let t = Instant::now();
         dal.save("tick_data", &batch).await?;
         println!(
@@ -190,7 +164,7 @@ async fn run(
     let t = Instant::now();
     dal.truncate("tick_data").await?;
     let truncate = t.elapsed();
-    let batch = day(rows, 0)?;
+    let batch = tick_day(rows, 0)?;
     let t = Instant::now();
     dal.save("tick_data", &batch).await?;
     println!(
@@ -218,7 +192,7 @@ async fn main() -> AnyResult<()> {
     let mut parquet_bytes = 0;
     for d in 0..days {
         let path = lake.path().join(format!("day{d:03}.parquet"));
-        write_parquet(&path, &day(rows, d)?)?;
+        write_parquet(&path, &tick_day(rows, d)?)?;
         parquet_bytes += std::fs::metadata(&path)?.len();
     }
     let plain = std::env::var("POSTGRES_URL")

@@ -14,27 +14,17 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
-use quantdal::{Dal, Load, Timestamp};
+use quantdal::Dal;
 
 #[path = "bench_data.rs"]
 #[allow(dead_code)] // shared with the other benchmarks, which use the rest of it
 mod bench_data;
-use bench_data::{append_in_one_transaction, rate, tick_grid, write_parquet, AnyResult};
+use bench_data::{
+    append_in_one_transaction, load_day, rate, tick_day, write_parquet, AnyResult, DAY_MS,
+    FIRST_DAY_MS,
+};
 
-const DAY_MS: i64 = 86_400_000;
-const FIRST_DAY_MS: i64 = 1_704_159_000_000;
 const SYMBOLS: usize = 500;
-
-fn day(rows: usize, d: usize) -> AnyResult<RecordBatch> {
-    tick_grid(
-        0,
-        SYMBOLS,
-        rows / SYMBOLS,
-        FIRST_DAY_MS + d as i64 * DAY_MS,
-        3_000,
-    )
-}
 
 const KEYED_DDL: &str = "CREATE TABLE tick_data (ts TIMESTAMP NOT NULL, symbol VARCHAR NOT NULL, \
     price DOUBLE NOT NULL, volume BIGINT NOT NULL, amount DOUBLE NOT NULL, bid_price1 DOUBLE NOT NULL, \
@@ -53,19 +43,6 @@ fn duckdb_bytes(path: &Path) -> u64 {
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum()
-}
-
-async fn load_day(dal: &Dal, d: usize) -> AnyResult<(usize, Duration)> {
-    let start = FIRST_DAY_MS + d as i64 * DAY_MS;
-    let started = Instant::now();
-    let load = Load::all()
-        .since(Timestamp::from_nanos(start * 1_000_000))
-        .until(Timestamp::from_nanos((start + DAY_MS) * 1_000_000));
-    let batches = dal.load("tick_data", load).await?;
-    Ok((
-        batches.iter().map(|b| b.num_rows()).sum(),
-        started.elapsed(),
-    ))
 }
 
 fn load_day_raw(conn: &duckdb::Connection, d: usize) -> AnyResult<(usize, Duration)> {
@@ -104,7 +81,7 @@ async fn main() -> AnyResult<()> {
     let mut first_save = 0.0;
     let mut later = Vec::new();
     for d in 0..days {
-        let batch = day(rows, d)?;
+        let batch = tick_day(rows, d)?;
         let n = batch.num_rows();
         // Alternate which store goes first, so neither always meets a machine busy with the other's checkpoint.
         let (q, k) = if d % 2 == 0 {
@@ -190,7 +167,7 @@ async fn main() -> AnyResult<()> {
     let t = Instant::now();
     dal.truncate("tick_data").await?;
     let truncate = t.elapsed();
-    let batch = day(rows, 0)?;
+    let batch = tick_day(rows, 0)?;
     let t = Instant::now();
     dal.save("tick_data", &batch).await?;
     let resave = t.elapsed();

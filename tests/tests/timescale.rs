@@ -102,16 +102,13 @@ fn bars_of(batches: &[RecordBatch]) -> Vec<Bar> {
             .clone();
         let (open, high, low, close, amount) =
             (f("open"), f("high"), f("low"), f("close"), f("amount"));
-        let volume = b
-            .column_by_name("volume")
-            .unwrap()
-            .as_primitive::<Int64Type>()
-            .clone();
-        let count = b
-            .column_by_name("count")
-            .unwrap()
-            .as_primitive::<Int64Type>()
-            .clone();
+        let int = |name: &str| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone()
+        };
+        let (volume, count) = (int("volume"), int("count"));
         for i in 0..b.num_rows() {
             assert!(!open.is_null(i) && !amount.is_null(i));
             out.push((

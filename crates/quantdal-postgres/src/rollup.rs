@@ -152,11 +152,7 @@ pub fn statements(spec: &TableSpec, schema: &str, rollup: &Rollup) -> Vec<String
         return Vec::new();
     };
     let t = quote(&time.name);
-    let series: String = spec
-        .series_columns()
-        .iter()
-        .map(|s| format!("{}, ", quote(s)))
-        .collect();
+    let series = series_list(spec);
     let (width, bucket) = match &rollup.width {
         Width::Fixed(seconds) => {
             // Whole days as days: `time_bucket` over a DATE column takes no sub-day interval.
@@ -237,6 +233,14 @@ pub fn statements(spec: &TableSpec, schema: &str, rollup: &Rollup) -> Vec<String
             literal(&rollup.view)
         ),
     ]
+}
+
+/// The series columns, quoted, each followed by `, ` (the head of a select list and of a GROUP BY).
+fn series_list(spec: &TableSpec) -> String {
+    spec.series_columns()
+        .iter()
+        .map(|s| format!("{}, ", quote(s)))
+        .collect()
 }
 
 /// Rollups that could serve bars of `interval` for `query`, coarsest first (name, width in seconds).
@@ -374,11 +378,7 @@ pub fn kline(
         }
     };
     let t = quote(&time.name);
-    let series: String = spec
-        .series_columns()
-        .iter()
-        .map(|s| format!("{}, ", quote(s)))
-        .collect();
+    let series = series_list(spec);
     let amount_name = source.columns().5.map(|_| "amount");
     let mut branches = Vec::new();
     for (i, view) in views.iter().enumerate() {
