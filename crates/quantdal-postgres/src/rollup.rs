@@ -4,9 +4,10 @@
 //!
 //! A view serves bars of width W when its own width divides W, the requested time bounds fall on its bucket
 //! edges, and the query filters on series columns only. Whether it is *fresh* for the requested range is
-//! decided inside the same statement that reads it (one snapshot): a range with a change not yet refreshed
-//! into the view — or into any view it is rolled up from — is read from the class table instead. Views are
-//! real-time (`materialized_only = false`), so buckets past the last refresh come from the table as well.
+//! decided in the snapshot the read sees (one repeatable-read transaction): a range with a change not yet
+//! refreshed into the view — or into any view it is rolled up from — is read from the class table instead.
+//! Views are real-time (`materialized_only = false`), so buckets past the last refresh come from the table
+//! as well.
 
 use quantdal_core::load::Query;
 use quantdal_core::options::RollupOptions;
@@ -351,76 +352,18 @@ pub async fn usable(
     Ok(found)
 }
 
-/// Bars of `interval` from the first of `views` that is fresh for the query's range, else from the class
-/// table: one statement, so the freshness check and the read see the same snapshot.
-pub fn kline(
-    spec: &TableSpec,
-    schema: &str,
-    interval: Interval,
-    query: &Query,
-    views: &[Usable],
-) -> Option<Statement> {
-    let time = spec.time_column()?;
-    let source = spec.kline.as_ref()?;
-    let mut params = vec![Param::int8(interval.seconds())];
-    let filter = sql::where_clause(spec, query, &mut params);
+/// The statement choosing which of `views` serves the query's range: the 1-based position of the first one
+/// with nothing in range awaiting a refresh — in it or in any view it is rolled up from — or 0 (the class
+/// table). Run in the same snapshot as the read it decides (store.rs: one repeatable-read transaction).
+pub fn pick(spec: &TableSpec, query: &Query, views: &[Usable]) -> Statement {
     let (lo, hi) = bounds_micros(spec, query);
-    params.push(Param::int8(lo));
-    let lo = format!("${}", params.len());
-    params.push(Param::int8(hi));
-    let hi = format!("${}", params.len());
-    let gate = |k: usize| {
-        let pick = format!("(SELECT \"k\" FROM \"__pick\") = {k}");
-        if filter.is_empty() {
-            format!(" WHERE {pick}")
-        } else {
-            format!("{filter} AND {pick}")
-        }
-    };
-    let t = quote(&time.name);
-    let series = series_list(spec);
-    let amount_name = source.columns().5.map(|_| "amount");
-    let mut branches = Vec::new();
-    for (i, view) in views.iter().enumerate() {
-        let relation = qualified(schema, &view.view);
-        let branch = if view.width == interval.seconds() {
-            let amount = if amount_name.is_some() {
-                "\"amount\"::float8"
-            } else {
-                "NULL::float8"
-            };
-            format!(
-                "SELECT {series}{t}, \"open\"::float8 AS \"open\", \"high\"::float8 AS \"high\", \
-                 \"low\"::float8 AS \"low\", \"close\"::float8 AS \"close\", \"volume\"{} AS \"volume\", \
-                 {amount} AS \"amount\", \"count\"::bigint AS \"count\" FROM {relation}{}",
-                sql::volume_cast(spec, source),
-                gate(i + 1)
-            )
-        } else {
-            let input = BarInput {
-                relation,
-                open: "open",
-                high: "high",
-                low: "low",
-                close: "close",
-                volume: "volume",
-                amount: amount_name,
-                count: "sum(\"count\")",
-            };
-            bars_from(spec, &input, &gate(i + 1), true)?
-        };
-        branches.push(branch);
-    }
-    let table = BarInput::table(spec, schema, source);
-    branches.push(bars_from(spec, &table, &gate(0), true)?);
+    let params = vec![Param::int8(lo), Param::int8(hi)];
     let views_list: Vec<String> = views
         .iter()
         .enumerate()
         .map(|(i, v)| format!("({}, {})", i + 1, v.materialization))
         .collect();
-    let order = bar_order(spec, query.order, &t);
-    let limit = sql::limit(query, &mut params);
-    Some(Statement {
+    Statement {
         sql: format!(
             "WITH RECURSIVE \"__chain\"(k, mat, raw, parent) AS (\
                SELECT v.k, ca.mat_hypertable_id, ca.raw_hypertable_id, ca.parent_mat_hypertable_id \
@@ -428,22 +371,70 @@ pub fn kline(
                JOIN _timescaledb_catalog.continuous_agg ca ON ca.mat_hypertable_id = v.id \
                UNION ALL \
                SELECT c.k, p.mat_hypertable_id, p.raw_hypertable_id, p.parent_mat_hypertable_id \
-               FROM \"__chain\" c JOIN _timescaledb_catalog.continuous_agg p ON p.mat_hypertable_id = c.parent), \
-             \"__pick\"(k) AS (SELECT coalesce(min(\"fresh\".k), 0) FROM (\
+               FROM \"__chain\" c JOIN _timescaledb_catalog.continuous_agg p ON p.mat_hypertable_id = c.parent) \
+             SELECT coalesce(min(\"fresh\".k), 0)::int4 FROM (\
                SELECT c.k FROM \"__chain\" c \
                LEFT JOIN _timescaledb_catalog.continuous_aggs_watermark w ON w.mat_hypertable_id = c.mat \
                GROUP BY c.k HAVING NOT bool_or(\
                  EXISTS (SELECT 1 FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log h \
-                         WHERE h.hypertable_id = c.raw AND h.lowest_modified_value < {hi} \
-                           AND h.greatest_modified_value >= {lo}) \
+                         WHERE h.hypertable_id = c.raw AND h.lowest_modified_value < $2 \
+                           AND h.greatest_modified_value >= $1) \
                  OR EXISTS (SELECT 1 FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log m \
                          WHERE m.materialization_id = c.mat \
-                           AND m.lowest_modified_value < least({hi}, coalesce(w.watermark, {lo})) \
-                           AND m.greatest_modified_value >= {lo}))) AS \"fresh\") \
-             SELECT * FROM ({}) AS \"bars\"{order}{limit}",
-            views_list.join(", "),
-            branches.join(" UNION ALL ")
+                           AND m.lowest_modified_value < least($2, coalesce(w.watermark, $1)) \
+                           AND m.greatest_modified_value >= $1))) AS \"fresh\"",
+            views_list.join(", ")
         ),
+        params,
+    }
+}
+
+/// Bars of `interval` read from `view`: its rows as they are when its width is the interval, else
+/// re-aggregated (30m from a 15m view).
+pub fn kline(
+    spec: &TableSpec,
+    schema: &str,
+    interval: Interval,
+    query: &Query,
+    view: &Usable,
+) -> Option<Statement> {
+    let time = spec.time_column()?;
+    let source = spec.kline.as_ref()?;
+    let mut params = vec![Param::int8(interval.seconds())];
+    let filter = sql::where_clause(spec, query, &mut params);
+    let t = quote(&time.name);
+    let series = series_list(spec);
+    let amount_name = source.columns().5.map(|_| "amount");
+    let relation = qualified(schema, &view.view);
+    let bars = if view.width == interval.seconds() {
+        let amount = if amount_name.is_some() {
+            "\"amount\"::float8"
+        } else {
+            "NULL::float8"
+        };
+        format!(
+            "SELECT {series}{t}, \"open\"::float8 AS \"open\", \"high\"::float8 AS \"high\", \
+             \"low\"::float8 AS \"low\", \"close\"::float8 AS \"close\", \"volume\"{} AS \"volume\", \
+             {amount} AS \"amount\", \"count\"::bigint AS \"count\" FROM {relation}{filter}",
+            sql::volume_cast(spec, source),
+        )
+    } else {
+        let input = BarInput {
+            relation,
+            open: "open",
+            high: "high",
+            low: "low",
+            close: "close",
+            volume: "volume",
+            amount: amount_name,
+            count: "sum(\"count\")",
+        };
+        bars_from(spec, &input, &filter, true)?
+    };
+    let order = bar_order(spec, query.order, &t);
+    let limit = sql::limit(query, &mut params);
+    Some(Statement {
+        sql: format!("SELECT * FROM ({bars}) AS \"bars\"{order}{limit}"),
         params,
     })
 }

@@ -220,6 +220,68 @@ impl PostgresStore {
         Ok(rows as u64)
     }
 
+    /// Bars from the first usable rollup that is fresh for the query's range, or `None` (bars from the
+    /// table). The choice and the read share one repeatable-read snapshot, so a restatement committed in
+    /// between cannot make a stale view look fresh. (One statement with a branch per view and one for the
+    /// table, gated on the choice, was tried: PostgreSQL's executor start-up over the table's branch cost
+    /// seconds on millions of rows even when the branch never ran.)
+    async fn kline_from_rollups(
+        &self,
+        spec: &TableSpec,
+        schema_name: &str,
+        interval: Interval,
+        query: &Query,
+        candidates: &[(String, i64)],
+        schema: &arrow::datatypes::SchemaRef,
+    ) -> Result<Option<Vec<RecordBatch>>> {
+        let mut conn = self.read_conn().await?;
+        let views = self
+            .usable_rollups(&conn.client, spec, schema_name, candidates)
+            .await;
+        if views.is_empty() {
+            return Ok(None);
+        }
+        let tx = conn
+            .client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(from_pg)?;
+        let pick = rollup::pick(spec, query, &views);
+        let picked: i32 = tx
+            .query_typed(&pick.sql, &typed(&pick.params))
+            .await
+            .map_err(from_pg)?
+            .first()
+            .map(|row| row.get(0))
+            .unwrap_or(0);
+        let Some(view) = usize::try_from(picked)
+            .ok()
+            .and_then(|k| k.checked_sub(1))
+            .and_then(|i| views.get(i))
+        else {
+            return Ok(None);
+        };
+        let Some(statement) = rollup::kline(spec, schema_name, interval, query, view) else {
+            return Ok(None);
+        };
+        let rows = tx
+            .query_typed_raw(
+                &statement.sql,
+                statement
+                    .params
+                    .iter()
+                    .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone())),
+            )
+            .await
+            .map_err(from_pg)?;
+        let batches = decode_all(rows, schema.clone()).await?;
+        tx.commit().await.map_err(from_pg)?;
+        Ok(Some(batches))
+    }
+
     /// The group-commit queue of a table.
     fn lane(&self, schema: &str, table: &str) -> Result<Arc<GroupLane>> {
         let mut lanes = self
@@ -344,19 +406,7 @@ impl PostgresStore {
             .query_typed_raw(&statement.sql, params)
             .await
             .map_err(from_pg)?;
-        futures::pin_mut!(rows);
-        let mut decoder = BatchDecoder::new(schema, 1024)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await {
-            decoder.push(&row.map_err(from_pg)?)?;
-            if decoder.rows() >= LOAD_CHUNK_ROWS as usize {
-                out.push(decoder.finish()?);
-            }
-        }
-        if decoder.rows() > 0 || out.is_empty() {
-            out.push(decoder.finish()?);
-        }
-        Ok(out)
+        decode_all(rows, schema).await
     }
 
     /// Keys of the first, middle and last row: if none is in the table the batch very likely adds only new
@@ -471,6 +521,34 @@ async fn save_rows(pool: &Pool, spec: &TableSpec, schema: &str, batch: RecordBat
         staging.insert(stage);
     }
     Ok(rows)
+}
+
+/// Every row of a result as Arrow batches of up to [`LOAD_CHUNK_ROWS`] rows (one empty batch for none).
+async fn decode_all(
+    rows: tokio_postgres::RowStream,
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<Vec<RecordBatch>> {
+    futures::pin_mut!(rows);
+    let mut decoder = BatchDecoder::new(schema, 1024)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await {
+        decoder.push(&row.map_err(from_pg)?)?;
+        if decoder.rows() >= LOAD_CHUNK_ROWS as usize {
+            out.push(decoder.finish()?);
+        }
+    }
+    if decoder.rows() > 0 || out.is_empty() {
+        out.push(decoder.finish()?);
+    }
+    Ok(out)
+}
+
+/// Bound parameters with their types, as `query_typed` takes them.
+fn typed(params: &[sql::Param]) -> Vec<(&(dyn ToSql + Sync), tokio_postgres::types::Type)> {
+    params
+        .iter()
+        .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()))
+        .collect()
 }
 
 fn is_unique_violation(e: &Error) -> bool {
@@ -846,15 +924,12 @@ impl Store for PostgresStore {
         }
         let candidates = rollup::candidates(spec, interval, &query);
         if self.uses_timescale() && !candidates.is_empty() {
-            let conn = self.read_conn().await.map_err(&ctx)?;
-            let views = self
-                .usable_rollups(&conn.client, spec, &schema_name, &candidates)
-                .await;
-            drop(conn);
-            if !views.is_empty() {
-                let statement = rollup::kline(spec, &schema_name, interval, &query, &views)
-                    .ok_or_else(no_source)?;
-                return self.query_all(statement, schema).await.map_err(&ctx);
+            let served = self
+                .kline_from_rollups(spec, &schema_name, interval, &query, &candidates, &schema)
+                .await
+                .map_err(&ctx)?;
+            if let Some(batches) = served {
+                return Ok(batches);
             }
         }
         let statement = sql::kline(spec, &schema_name, interval, &query, self.uses_timescale())
