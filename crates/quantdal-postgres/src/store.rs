@@ -268,13 +268,7 @@ impl PostgresStore {
             return Ok(None);
         };
         let rows = tx
-            .query_typed_raw(
-                &statement.sql,
-                statement
-                    .params
-                    .iter()
-                    .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone())),
-            )
+            .query_typed_raw(&statement.sql, typed(&statement.params))
             .await
             .map_err(from_pg)?;
         let batches = decode_all(rows, schema.clone()).await?;
@@ -397,10 +391,7 @@ impl PostgresStore {
         schema: arrow::datatypes::SchemaRef,
     ) -> Result<Vec<RecordBatch>> {
         let conn = self.read_conn().await?;
-        let params = statement
-            .params
-            .iter()
-            .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()));
+        let params = typed(&statement.params);
         let rows = conn
             .client
             .query_typed_raw(&statement.sql, params)
@@ -462,10 +453,7 @@ async fn save_rows(pool: &Pool, spec: &TableSpec, schema: &str, batch: RecordBat
         return Ok(rows);
     }
     let probe = sql::any_key_exists(spec, schema, &PostgresStore::probe_keys(spec, batch)?);
-    let params = probe
-        .params
-        .iter()
-        .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()));
+    let params = typed(&probe.params);
     let (exists, was_empty): (bool, bool) = {
         let stream = tx
             .query_typed_raw(&probe.sql, params)
@@ -978,11 +966,7 @@ impl Store for PostgresStore {
         let statement = sql::delete(spec, &schema_name, &query);
         let run = async {
             let conn = self.conn().await?;
-            let params: Vec<(&(dyn ToSql + Sync), tokio_postgres::types::Type)> = statement
-                .params
-                .iter()
-                .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()))
-                .collect();
+            let params = typed(&statement.params);
             conn.client
                 .execute_typed(&statement.sql, &params)
                 .await
@@ -1019,11 +1003,7 @@ impl Store for PostgresStore {
             // A versioned class holds the keys as known now (its revisions are `history`).
             let statement = versioned::count(spec, &schema_name)?;
             let conn = self.conn().await?;
-            let params: Vec<(&(dyn ToSql + Sync), tokio_postgres::types::Type)> = statement
-                .params
-                .iter()
-                .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()))
-                .collect();
+            let params = typed(&statement.params);
             let n: i64 = conn
                 .client
                 .query_typed(&statement.sql, &params)

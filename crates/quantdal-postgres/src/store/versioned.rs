@@ -10,14 +10,13 @@ use quantdal_core::bars::{bars_sql, InfoBar};
 use quantdal_core::load::Query;
 use quantdal_core::versions::{self, ParamBinder, KNOWN_AT_COLUMN};
 use quantdal_core::{Load, Result, SqlDialect, TableSpec, TimePrecision};
-use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
-use super::PostgresStore;
+use super::{typed, PostgresStore};
 use crate::ddl::{qualified, quote};
 use crate::errors::from_pg;
 use crate::pool;
-use crate::sql::{self, Param, PgBinder, Statement};
+use crate::sql::{self, PgBinder, Statement};
 
 /// `statement` (a read of sql.rs, naming the table once) over the as-of state of a versioned class; other
 /// classes' statements come back unchanged.
@@ -91,13 +90,6 @@ pub(crate) fn count(spec: &TableSpec, schema: &str) -> Result<Statement> {
             params: Vec::new(),
         },
     )
-}
-
-fn typed(params: &[Param]) -> Vec<(&(dyn ToSql + Sync), tokio_postgres::types::Type)> {
-    params
-        .iter()
-        .map(|p| (p as &(dyn ToSql + Sync), p.ty.clone()))
-        .collect()
 }
 
 /// Takes the table's write lock for this transaction and returns the newest knowledge time it holds (class
