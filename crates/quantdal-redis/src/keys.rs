@@ -45,7 +45,7 @@ impl ClassKeys {
         self.under(":l:", member)
     }
 
-    /// `<base><kind><member>`, built without `format!`: saves name two keys per series.
+    /// `<base><kind><member>`, built without `format!`: reads name keys per series.
     fn under(&self, kind: &str, member: &str) -> String {
         let mut key = String::with_capacity(self.base.len() + kind.len() + member.len());
         key.push_str(&self.base);

@@ -93,9 +93,6 @@ pub async fn save(
 
     let mut row_bytes = Vec::with_capacity(256);
     for s in &series {
-        invocation
-            .key(layout.keys.legacy_latest(&s.member))
-            .key(layout.keys.history(&s.member));
         invocation.arg(&s.member).arg(s.rows.len());
         if layout.history == 0 {
             let newest = *s.rows.last().unwrap_or(&0);
