@@ -6,6 +6,11 @@
 //! cargo run --release -p quantdal-examples --example bench_feed -- embedded [WRITERS] [BATCH] [SECONDS]
 //! POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
 //!   cargo run --release -p quantdal-examples --example bench_feed -- postgres [WRITERS] [BATCH] [SECONDS]
+//! TDENGINE_DSN=taos://root:taosdata@localhost:6030 cargo run --release -p quantdal-examples \
+//!   --features quantdal/tdengine-native --example bench_feed -- tdengine [WRITERS] [BATCH] [SECONDS]
+//!
+//! On TDengine `tick_data` (database `market` of the built-in table config) is emptied first; the classes
+//! routed to PostgreSQL and Redis stay on an embedded file.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,7 +42,17 @@ async fn open(store: &str, dir: &std::path::Path) -> AnyResult<Dal> {
             );
             Settings::from_yaml(&yaml, "<bench>", dir, &|_| None)?
         }
-        other => return Err(format!("store `{other}`: embedded or postgres").into()),
+        "tdengine" => {
+            let dsn = std::env::var("TDENGINE_DSN")
+                .unwrap_or_else(|_| "taos://root:taosdata@localhost:6030".into());
+            let local = dir.join("local.duckdb");
+            let yaml = format!(
+                "version: 1\napplication: quantdal-bench\ntables: table_config.yaml\nstores:\n  td:\n    kind: tdengine\n    dsn: \"{dsn}\"\n  local:\n    kind: duckdb\n    path: \"{}\"\nroutes:\n  tdengine: td\n  postgres: local\n  redis: local\n",
+                local.display()
+            );
+            Settings::from_yaml(&yaml, "<bench>", dir, &|_| None)?
+        }
+        other => return Err(format!("store `{other}`: embedded, postgres or tdengine").into()),
     };
     assert!(
         settings.monitoring.enabled,
@@ -96,6 +111,9 @@ async fn main() -> AnyResult<()> {
     }
     let dal = Arc::new(open(&store, dir.path()).await?);
     dal.provision().await?;
+    if store == "tdengine" {
+        dal.truncate("tick_data").await?;
+    }
     let bases: Vec<RecordBatch> = (0..writers)
         .map(|w| {
             let grid = tick_grid(w * SYMBOLS, SYMBOLS, per, 1_704_159_000_000, STEP_MS)?;

@@ -6,7 +6,7 @@
 //!   cargo run --release -p quantdal-examples --features quantdal/tdengine-native --example bench_tdengine -- \
 //!   [all|save|stream] [SERIES] [PER] [PARQUET_OUT]
 //!
-//! `all` (default) provisions database `qd_bench` (dropping what the class holds first), saves, then reads.
+//! `all` (default) provisions database `qd_bench` (dropped first), saves, then reads.
 //! `save` only saves (peak RSS of a save); `stream` only streams every row of the class (peak RSS of a large
 //! load, which must stay bounded). With PARQUET_OUT the rows are also written there (zstd) for
 //! `scripts/tdengine_baseline.py`, which does the same work with taospy and measures bytes on disk.
@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use futures::StreamExt;
-use quantdal::{Catalog, Dal, Load, OpenOptions, Settings, Timestamp};
+use quantdal::{Catalog, Dal, Load, OpenOptions, Order, Settings, Timestamp};
+use quantdal_tdengine::TdengineStore;
 
 #[path = "bench_data.rs"]
 #[allow(dead_code)] // shared with the other benchmarks, which use the rest of it
@@ -123,10 +124,14 @@ async fn main() -> AnyResult<()> {
         return Ok(());
     }
 
-    dal.provision().await?;
     if mode == "all" {
-        dal.truncate("tick_data").await?;
+        // A fresh database, so its files hold exactly these rows.
+        admin(&dsn)
+            .await?
+            .execute("DROP DATABASE IF EXISTS qd_bench")
+            .await?;
     }
+    dal.provision().await?;
     // Large saves are generated and sent in slices of 1,000 series (1M rows at the default shape).
     let chunk_series = (1_000_000 / per.max(1)).clamp(1, series);
     let mut save_time = Duration::ZERO;
@@ -159,16 +164,34 @@ async fn main() -> AnyResult<()> {
         return Ok(());
     }
 
-    let t = Instant::now();
-    let loaded = dal.load("tick_data", whole_day()?).await?;
-    let d = t.elapsed();
-    let n: usize = loaded.iter().map(|b| b.num_rows()).sum();
-    println!(
-        "load: {n} rows into Arrow in {:.3} s = {}",
-        d.as_secs_f64(),
-        rate(n, d)
-    );
-    drop(loaded);
+    // Straight after the save the rows are still in the vnodes' write buffers; after FLUSH DATABASE they are
+    // read from the data files, as history is.
+    time_loads(&dal, "in write buffer").await?;
+    let admin = admin(&dsn).await?;
+    admin.execute("FLUSH DATABASE qd_bench").await?;
+    // FLUSH returns before the files are written: wait until their size holds still (or 5 s without a data
+    // dir to look at), so the loads below read files, not a flush in progress.
+    match std::env::var("TD_DATA_DIR") {
+        Ok(dir) => {
+            let mut bytes = vnode_bytes(&admin, &dir).await?;
+            for _ in 0..30 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let now = vnode_bytes(&admin, &dir).await?;
+                if now == bytes {
+                    break;
+                }
+                bytes = now;
+            }
+            for (what, b) in bytes {
+                println!(
+                    "on disk, {what}: {b} bytes = {:.2} bytes/row",
+                    b as f64 / rows as f64
+                );
+            }
+        }
+        Err(_) => tokio::time::sleep(Duration::from_secs(5)).await,
+    }
+    time_loads(&dal, "after FLUSH").await?;
 
     let mut times = Vec::new();
     let mut found = 0;
@@ -197,5 +220,87 @@ async fn main() -> AnyResult<()> {
         "kline 5m: {bars} bars, median {:.1} ms (of 5)",
         times[2].as_secs_f64() * 1e3
     );
+
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let k = dal
+            .kline("tick_data", "5m", whole_day()?.symbols(["600500.SH"]))
+            .await?;
+        times.push(t.elapsed());
+        bars = k.iter().map(|b| b.num_rows()).sum::<usize>();
+    }
+    times.sort();
+    println!(
+        "kline 5m of one series: {bars} bars, median {:.1} ms (of 5)",
+        times[2].as_secs_f64() * 1e3
+    );
     Ok(())
+}
+
+/// A range load of the whole day, in the default order (series, time) and unordered: median of 3.
+async fn time_loads(dal: &Dal, when: &str) -> AnyResult<()> {
+    for (label, order) in [("ordered", Order::Asc), ("unordered", Order::Unordered)] {
+        let mut times = Vec::new();
+        let mut n = 0;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let loaded = dal.load("tick_data", whole_day()?.order(order)).await?;
+            times.push(t.elapsed());
+            n = loaded.iter().map(|b| b.num_rows()).sum::<usize>();
+        }
+        times.sort();
+        println!(
+            "load {label}, {when}: {n} rows into Arrow, median {:.3} s = {} (of 3; fastest {:.3} s)",
+            times[1].as_secs_f64(),
+            rate(n, times[1]),
+            times[0].as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// The store itself, for administration the facade does not offer (FLUSH DATABASE, vgroup ids).
+async fn admin(dsn: &str) -> AnyResult<TdengineStore> {
+    let settings = quantdal_core::StoreSettings {
+        url: Some(dsn.to_string()),
+        ..quantdal_core::StoreSettings::new("admin", quantdal_core::StoreKind::Tdengine)
+    };
+    Ok(TdengineStore::open(&settings).await?)
+}
+
+/// Bytes of the benchmark database's vnode data files (`tsdb`) and write-ahead log (`wal`) under the server's
+/// dataDir.
+async fn vnode_bytes(admin: &TdengineStore, data_dir: &str) -> AnyResult<Vec<(&'static str, u64)>> {
+    let vgroups = admin
+        .values("SELECT vgroup_id FROM information_schema.ins_vgroups WHERE db_name = 'qd_bench'")
+        .await?;
+    let mut out = Vec::new();
+    for sub in ["tsdb", "wal"] {
+        let mut total = 0;
+        for row in &vgroups {
+            let id = row
+                .first()
+                .and_then(|v| v.to_string().ok())
+                .unwrap_or_default();
+            let dir = std::path::Path::new(data_dir).join(format!("vnode/vnode{id}/{sub}"));
+            total += dir_bytes(&dir)?;
+        }
+        out.push((sub, total));
+    }
+    Ok(out)
+}
+
+fn dir_bytes(dir: &std::path::Path) -> AnyResult<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
 }

@@ -282,6 +282,58 @@ classes:
         assert_eq!(left.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
     }
 
+    /// Issue 13: a delete with no time bound removes whole series, so their sub-tables are dropped (their space
+    /// comes back at once; DELETE leaves tombstones the community edition never compacts), and the series come
+    /// back on the next save. Another class sharing the database and the tags keeps everything.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unbounded_deletes_drop_sub_tables() {
+        let _cleanup = quantdal_tests::services::CleanupGuard;
+        let Some(dsn) = optional_service_url(DSN) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (dal, database) = dal(dir.path(), &dsn, "max_attempts: 1").await;
+        dal.provision().await.unwrap();
+        let batch = ticks(4, 250, now_ms() - 3_600_000);
+        dal.save("ticks_a", &batch).await.unwrap();
+        dal.save("ticks_b", &batch).await.unwrap();
+        let admin = admin(&dsn).await;
+        let subtables = |stable: &'static str| {
+            let admin = &admin;
+            let database = database.clone();
+            async move {
+                let rows = admin
+                    .values(&format!(
+                        "SELECT COUNT(*) FROM information_schema.ins_tables WHERE db_name = '{database}' \
+                         AND stable_name = '{stable}'"
+                    ))
+                    .await
+                    .unwrap();
+                rows[0][0].to_string().unwrap()
+            }
+        };
+        assert_eq!(subtables("ticks_a").await, "4");
+
+        let one = dal
+            .delete("ticks_a", Load::all().symbols(["S00001.SH"]))
+            .await
+            .unwrap();
+        assert_eq!(one, 250);
+        assert_eq!(subtables("ticks_a").await, "3");
+        assert_eq!(dal.count("ticks_a").await.unwrap(), 750);
+
+        assert_eq!(dal.truncate("ticks_a").await.unwrap(), 750);
+        assert_eq!(subtables("ticks_a").await, "0");
+        assert_eq!(dal.count("ticks_a").await.unwrap(), 0);
+        assert_eq!(subtables("ticks_b").await, "4");
+        assert_eq!(dal.count("ticks_b").await.unwrap(), 1_000);
+
+        // The same series again: sub-tables are created anew, every row held once.
+        dal.save("ticks_a", &batch).await.unwrap();
+        assert_eq!(dal.count("ticks_a").await.unwrap(), 1_000);
+        assert_eq!(subtables("ticks_a").await, "4");
+    }
+
     /// `quantdal sql` on TDengine: class names resolve to their super-tables, results of any shape come back as
     /// Arrow (aggregates, timestamps at the database precision, an empty result with its columns), the row limit
     /// and the deadline hold, and nothing but one SELECT over classes reaches the server.

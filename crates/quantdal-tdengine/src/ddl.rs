@@ -143,10 +143,24 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// `CREATE STABLE IF NOT EXISTS db.stable (time, data columns…) TAGS (…) [COMMENT '…']`.
+/// ` [ENCODE '…'] COMPRESS '…'` of a data column of type `ty` (empty: TDengine's default).
+fn compression_clause(ty: TdType) -> String {
+    match ty.compression() {
+        Some((Some(encode), compress)) => format!(" ENCODE '{encode}' COMPRESS '{compress}'"),
+        Some((None, compress)) => format!(" COMPRESS '{compress}'"),
+        None => String::new(),
+    }
+}
+
+/// `CREATE STABLE IF NOT EXISTS db.stable (time, data columns…) TAGS (…) [COMMENT '…']`, data columns with
+/// quantdal's compression ([`TdType::compression`]).
 pub fn create_stable(spec: &TableSpec, layout: &Layout) -> String {
     let def = |i: usize| format!("{} {}", ident(&spec.columns[i].name), layout.types[i]);
-    let columns: Vec<String> = layout.insert_columns().into_iter().map(def).collect();
+    let columns: Vec<String> = layout
+        .insert_columns()
+        .into_iter()
+        .map(|i| format!("{}{}", def(i), compression_clause(layout.types[i])))
+        .collect();
     let tags: Vec<String> = layout.tags.iter().map(|&i| def(i)).collect();
     let mut sql = format!(
         "CREATE STABLE IF NOT EXISTS {} ({}) TAGS ({})",
@@ -178,14 +192,17 @@ pub fn try_provision_statements(spec: &TableSpec) -> Result<Vec<String>> {
     Ok(vec![create_database(spec, &l), create_stable(spec, &l)])
 }
 
-/// One row of `DESCRIBE db.stable`: field, type, length, note (`TAG` for tags). Later TDengine versions add
-/// encode / compress / level columns, which are ignored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One row of `DESCRIBE db.stable`: field, type, length, note (`TAG` for tags), and from 3.3 on the column's
+/// encode and compress stages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LiveColumn {
     pub name: String,
     pub type_name: String,
     pub length: u32,
     pub is_tag: bool,
+    /// `None` where the server does not report it (before 3.3).
+    pub encode: Option<String>,
+    pub compress: Option<String>,
 }
 
 fn same_type(live: &LiveColumn, want: TdType) -> bool {
@@ -195,6 +212,18 @@ fn same_type(live: &LiveColumn, want: TdType) -> bool {
         TdType::VarChar(_) => name == "VARCHAR" || name == "BINARY",
         other => name == other.name(),
     }
+}
+
+/// Whether a live data column compresses otherwise than quantdal creates it (unknown stages never differ).
+fn compression_differs(live: &LiveColumn, want: TdType) -> bool {
+    let Some((encode, compress)) = want.compression() else {
+        return false;
+    };
+    let differs = |live: &Option<String>, want: &str| {
+        live.as_deref()
+            .is_some_and(|l| !l.trim().eq_ignore_ascii_case(want))
+    };
+    differs(&live.compress, compress) || encode.is_some_and(|e| differs(&live.encode, e))
 }
 
 /// What provisioning found against the live super-table.
@@ -245,6 +274,14 @@ pub fn drift(spec: &TableSpec, layout: &Layout, live: &[LiveColumn]) -> Drift {
                             ident(name)
                         ));
                     }
+                }
+                if !is_tag && compression_differs(l, want) {
+                    // Applies to data written from now on; what is stored keeps its compression.
+                    out.alters.push(format!(
+                        "ALTER STABLE {table} MODIFY COLUMN {}{}",
+                        ident(name),
+                        compression_clause(want)
+                    ));
                 }
             }
         }
@@ -329,5 +366,45 @@ mod tests {
         assert_eq!(parse_keep_minutes(""), None);
         assert_eq!(parse_keep_minutes("xd"), None);
         assert_eq!(keep_days_text(3650 * 1440), "3650 days");
+    }
+
+    #[test]
+    fn compression_drift_is_told_only_when_known_and_different() {
+        let live = |encode: Option<&str>, compress: Option<&str>| LiveColumn {
+            name: "price".into(),
+            type_name: "DOUBLE".into(),
+            length: 8,
+            is_tag: false,
+            encode: encode.map(str::to_string),
+            compress: compress.map(str::to_string),
+        };
+        assert!(compression_differs(
+            &live(Some("delta-d"), Some("lz4")),
+            TdType::Double
+        ));
+        assert!(compression_differs(
+            &live(Some("delta-d"), Some("zstd")),
+            TdType::Double
+        ));
+        assert!(!compression_differs(
+            &live(Some("disabled"), Some("ZSTD")),
+            TdType::Double
+        ));
+        // Before 3.3 DESCRIBE has no such columns: nothing to compare.
+        assert!(!compression_differs(&live(None, None), TdType::Double));
+        // BIGINT keeps its default encode stage.
+        assert!(!compression_differs(
+            &live(Some("simple8b"), Some("zstd")),
+            TdType::BigInt
+        ));
+        assert!(!compression_differs(
+            &live(Some("disabled"), Some("zstd")),
+            TdType::VarChar(16)
+        ));
+        assert_eq!(
+            compression_clause(TdType::Double),
+            " ENCODE 'disabled' COMPRESS 'zstd'"
+        );
+        assert_eq!(compression_clause(TdType::Bool), "");
     }
 }

@@ -255,7 +255,6 @@ pub fn decode_block(
     schema: &SchemaRef,
     precision: TimePrecision,
 ) -> Result<RecordBatch> {
-    let ticks_per_day = 86_400_000_000_000 / precision.nanos_per_tick();
     let views = block.column_views();
     if views.len() != convs.len() {
         return Err(Error::store(format!(
@@ -264,6 +263,42 @@ pub fn decode_block(
             convs.len()
         )));
     }
+    decode_views(views, block.nrows(), convs, schema, precision)
+}
+
+/// The block's first `convs.len()` columns, decoded as [`decode_block`] does; the columns after them are left
+/// to the caller (an ordered load reads TBNAME in place).
+pub fn decode_leading(
+    block: &RawBlock,
+    convs: &[Conv],
+    schema: &SchemaRef,
+    precision: TimePrecision,
+) -> Result<RecordBatch> {
+    let views = block.column_views();
+    if views.len() < convs.len() {
+        return Err(Error::store(format!(
+            "TDengine returned {} columns where at least {} were expected",
+            views.len(),
+            convs.len()
+        )));
+    }
+    decode_views(
+        &views[..convs.len()],
+        block.nrows(),
+        convs,
+        schema,
+        precision,
+    )
+}
+
+fn decode_views(
+    views: &[ColumnView],
+    nrows: usize,
+    convs: &[Conv],
+    schema: &SchemaRef,
+    precision: TimePrecision,
+) -> Result<RecordBatch> {
+    let ticks_per_day = 86_400_000_000_000 / precision.nanos_per_tick();
     let columns = views
         .iter()
         .zip(convs)
@@ -278,7 +313,7 @@ pub fn decode_block(
     let natural = RecordBatch::try_new_with_options(
         Arc::new(arrow::datatypes::Schema::new(fields)),
         columns,
-        &RecordBatchOptions::new().with_row_count(Some(block.nrows())),
+        &RecordBatchOptions::new().with_row_count(Some(nrows)),
     )?;
     conform_batch(&natural, schema)
 }

@@ -15,6 +15,7 @@ mod errors;
 mod exit;
 mod forward;
 pub mod naming;
+pub mod ordered;
 pub mod sql;
 mod store;
 pub mod types;

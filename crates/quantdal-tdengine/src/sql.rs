@@ -238,6 +238,50 @@ pub fn select(spec: &TableSpec, layout: &Layout, query: &Query, render: Render) 
     })
 }
 
+/// Rows per sub-table after a load's filters, with the sub-table's tags: the plan of an ordered load
+/// ([`crate::ordered`]). Rows: TBNAME, each tag, COUNT(*).
+pub fn series_counts(spec: &TableSpec, layout: &Layout, query: &Query) -> Result<Built> {
+    let mut w = writer(spec, layout, Render::Literals);
+    let filter = w.where_clause(query)?;
+    let tags = names(spec, &layout.tags).join(", ");
+    Ok(Built {
+        sql: format!(
+            "SELECT TBNAME, {tags}, COUNT(*) FROM {}{filter} PARTITION BY TBNAME, {tags}",
+            stable_ref(layout)
+        ),
+        parameters: w.parameters,
+    })
+}
+
+/// A load's rows of the named sub-tables, in whatever order the server scans them, with the time column and
+/// TBNAME appended: the client puts them in order, which costs TDengine's sort operator nothing.
+pub fn select_subtables(
+    spec: &TableSpec,
+    layout: &Layout,
+    query: &Query,
+    tables: &[String],
+) -> Result<Built> {
+    let mut w = writer(spec, layout, Render::Literals);
+    let filter = w.where_clause(query)?;
+    let list = tables
+        .iter()
+        .map(|t| escape(checked_subtable(t)?).map_err(Error::store))
+        .collect::<Result<Vec<_>>>()?;
+    let mut columns = names(spec, &query.columns);
+    columns.push(ident(&spec.columns[layout.time].name));
+    columns.push("TBNAME".into());
+    Ok(Built {
+        sql: format!(
+            "SELECT {} FROM {}{filter}{} TBNAME IN ({})",
+            columns.join(", "),
+            stable_ref(layout),
+            if filter.is_empty() { " WHERE" } else { " AND" },
+            list.join(", ")
+        ),
+        parameters: w.parameters + list.len(),
+    })
+}
+
 /// The columns `latest` fetches: every tag, the time column, then the projected data columns.
 pub fn latest_columns(layout: &Layout, query: &Query) -> Vec<usize> {
     let mut cols = layout.tags.clone();
@@ -377,9 +421,11 @@ pub fn count(spec: &TableSpec, layout: &Layout, query: Option<&Query>) -> Result
 pub enum DeletePlan {
     /// One statement on the super-table; `count` counts what it removes.
     Stable { count: Built, delete: Built },
+    /// Every row of the class: `count` counts them, then every sub-table is dropped ([`drop_subtables`]).
+    Everything { count: Built },
     /// `select` lists (sub-table, rows) matching the filters; each sub-table is then deleted with
-    /// [`delete_subtable`].
-    Subtables { select: Built },
+    /// [`delete_subtable`], or dropped when `whole` (no time bound: the series goes entirely).
+    Subtables { select: Built, whole: bool },
     /// `select` lists (sub-table, timestamp, matches) of every row in the range; each sub-table then deletes
     /// its runs of matching rows with [`delete_rows`].
     Rows { select: Built },
@@ -426,6 +472,13 @@ pub fn delete_plan(
         });
     }
     let has_tag_filter = query.conditions.iter().any(|c| layout.is_tag(c.column));
+    let time_bounded =
+        query.time.is_some() || query.conditions.iter().any(|c| c.column == layout.time);
+    if !has_tag_filter && !time_bounded {
+        return Ok(DeletePlan::Everything {
+            count: count(spec, layout, None)?,
+        });
+    }
     let time_only = Query {
         conditions: query
             .conditions
@@ -461,7 +514,33 @@ pub fn delete_plan(
             ),
             parameters: w.parameters,
         },
+        whole: !time_bounded,
     })
+}
+
+/// Sub-tables named in one `DROP TABLE`: the statement stays far under TDengine's 1 MiB SQL limit (a name is
+/// at most 75 bytes, plus the database and `IF EXISTS`).
+const DROP_PER_STATEMENT: usize = 1_000;
+
+/// `DROP TABLE IF EXISTS db.a, IF EXISTS db.b, …` for whole series. A DELETE only writes tombstones (the rows'
+/// space comes back at a compaction, which the community edition does not run); a dropped sub-table takes its
+/// rows with it, and the next save of the series creates it again.
+pub fn drop_subtables(layout: &Layout, tables: &[String]) -> Result<Vec<String>> {
+    tables
+        .chunks(DROP_PER_STATEMENT)
+        .map(|chunk| {
+            let names = chunk
+                .iter()
+                .map(|t| {
+                    Ok(format!(
+                        "IF EXISTS {}",
+                        subtable_ref(layout, checked_subtable(t)?)
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(format!("DROP TABLE {}", names.join(", ")))
+        })
+        .collect()
 }
 
 fn checked_subtable(table: &str) -> Result<&str> {

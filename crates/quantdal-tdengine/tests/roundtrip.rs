@@ -250,6 +250,7 @@ fn a_column_the_super_table_lacks_or_types_differently_is_named() {
         type_name: ty.into(),
         length: len,
         is_tag: tag,
+        ..LiveColumn::default()
     };
     let live = vec![
         col("ts", "TIMESTAMP", 8, false),

@@ -227,6 +227,43 @@ fn delete_and_count_statements() {
 }
 
 #[test]
+fn deletes_without_a_time_bound_drop_whole_sub_tables() {
+    let spec = spec("ticks");
+    let l = layout(&spec).unwrap();
+    let everything =
+        sql::delete_plan(&spec, &l, &query(&spec, Load::all()), Render::Literals).unwrap();
+    let series = sql::delete_plan(
+        &spec,
+        &l,
+        &query(&spec, Load::all().symbols(["600000.SH"])),
+        Render::Literals,
+    )
+    .unwrap();
+    // A time predicate (not only a range) bounds the delete: those series keep their other rows.
+    let bounded = sql::delete_plan(
+        &spec,
+        &l,
+        &query(
+            &spec,
+            Load::all()
+                .symbols(["600000.SH"])
+                .filter(col("ts").ge(at("2024-01-02 01:30:00"))),
+        ),
+        Render::Literals,
+    )
+    .unwrap();
+    let names: Vec<String> = (0..1_001).map(|i| format!("t_s_{i:04}")).collect();
+    let drops = sql::drop_subtables(&l, &names).unwrap();
+    assert_eq!(drops.len(), 2, "1,000 names per statement");
+    assert!(drops[1].contains("`t_s_1000`") && !drops[1].contains("t_s_0999"));
+    insta::assert_snapshot!(
+        "delete_whole",
+        format!("{everything:#?}\n{series:#?}\n{bounded:#?}\n{}", &drops[1])
+    );
+    assert!(sql::drop_subtables(&l, &["t`x".to_string()]).is_err());
+}
+
+#[test]
 fn insert_template_and_statement_hook() {
     let mut text = String::new();
     for name in ["ticks", "bars", "depth"] {
