@@ -174,6 +174,165 @@ async fn large_results_keep_their_order() {
     }
 }
 
+/// Ordered loads are put in order by the store chunk by chunk (crates/quantdal-duckdb/src/ordered.rs): many
+/// chunks (100,000 rows each here), a series larger than a chunk, a series whose rows were saved out of time
+/// order (a back-fill), a projection without the order columns and filters all give the answer of a full
+/// sort.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chunked_ordered_loads_match_a_full_sort() {
+    use quantdal::{col, Load, Order};
+    use quantdal_tests::fixtures::{ticks_batch, ticks_from, Tick};
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let dal = small_chunks(dir.path()).await;
+    let start = 1_704_159_000_000i64;
+    // 30 small series interleaved (12,000 rows each), one of 300,000 rows (larger than a chunk).
+    let small: Vec<String> = (0..30).map(|s| format!("{:06}.SZ", 30 - s)).collect();
+    let mut rows: Vec<Tick> = (0..360_000)
+        .map(|i| {
+            Tick::new(
+                &small[i % 30],
+                start + (i / 30) as i64 * 1000,
+                i as f64,
+                100,
+            )
+        })
+        .collect();
+    rows.extend((0..300_000).map(|i| Tick::new("999999.SH", start + i * 10, -(i as f64), 1)));
+    for chunk in rows.chunks(100_000) {
+        dal.save("ticks", &ticks_batch(chunk)).await.expect("save");
+    }
+    // A back-fill: older rows of one series saved after its newer ones.
+    let backfill: Vec<Tick> = (1..=5_000)
+        .map(|i| Tick::new(&small[7], start - i * 1000, 1e9 + i as f64, 7))
+        .collect();
+    dal.save("ticks", &ticks_batch(&backfill))
+        .await
+        .expect("back-fill");
+    rows.extend(backfill);
+    let mut expected: Vec<Tick> = rows;
+    expected.sort_by(|a, b| (&a.symbol, a.ts).cmp(&(&b.symbol, b.ts)));
+
+    let keys = |t: &[Tick]| -> Vec<(String, i64, f64)> {
+        t.iter()
+            .map(|t| (t.symbol.clone(), t.ts, t.price))
+            .collect()
+    };
+    let check = |what: &str, got: Vec<(String, i64, f64)>, want: Vec<(String, i64, f64)>| {
+        assert_eq!(got.len(), want.len(), "{what}: row count");
+        if let Some(i) = got.iter().zip(&want).position(|(g, w)| g != w) {
+            panic!("{what}: row {i}: got {:?}, want {:?}", got[i], want[i]);
+        }
+    };
+    for order in [Order::Asc, Order::Desc] {
+        let want: Vec<Tick> = match order {
+            Order::Desc => expected.iter().rev().cloned().collect(),
+            _ => expected.clone(),
+        };
+        let got = ticks_from(
+            &dal.load("ticks", Load::all().order(order))
+                .await
+                .expect("load"),
+        );
+        check(&format!("{order:?}"), keys(&got), keys(&want));
+
+        // Only the price: the order columns are read for ordering and dropped again.
+        let prices = dal
+            .load("ticks", Load::all().columns(["price"]).order(order))
+            .await
+            .expect("load prices");
+        assert_eq!(prices[0].num_columns(), 1, "{order:?}: projection");
+        let got_prices: Vec<f64> = prices
+            .iter()
+            .flat_map(|b| {
+                let a = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Float64Array>();
+                a.expect("price is f64").values().to_vec()
+            })
+            .collect();
+        let want_prices: Vec<f64> = want.iter().map(|t| t.price).collect();
+        assert!(got_prices == want_prices, "{order:?}: prices out of order");
+
+        // A time range, symbols and a condition, which the chunk's own series range must not loosen.
+        let ms = |t: i64| quantdal::Timestamp::from_millis(t).expect("in range");
+        let filtered = Load::range(ms(start + 50_000)..ms(start + 2_000_000))
+            .symbols(["000003.SZ", "000024.SZ", "999999.SH"])
+            .filter(col("price").lt(200_000.0))
+            .order(order);
+        let got = ticks_from(&dal.load("ticks", filtered).await.expect("filtered load"));
+        let want_filtered: Vec<Tick> = want
+            .iter()
+            .filter(|t| t.ts >= start + 50_000 && t.ts < start + 2_000_000)
+            .filter(|t| ["000003.SZ", "000024.SZ", "999999.SH"].contains(&t.symbol.as_str()))
+            .filter(|t| t.price < 200_000.0)
+            .cloned()
+            .collect();
+        assert!(!want_filtered.is_empty());
+        check(
+            &format!("{order:?} filtered"),
+            keys(&got),
+            keys(&want_filtered),
+        );
+    }
+}
+
+async fn small_chunks(dir: &Path) -> Dal {
+    let dal = quantdal_tests::fixture_dal(
+        "kind: duckdb\npath: test.duckdb\norder_chunk_rows: 100000",
+        dir,
+    )
+    .await;
+    dal.provision().await.expect("provision");
+    dal
+}
+
+/// A series of two columns (symbol, frequency): chunk bounds compare both, lexicographically.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chunked_ordered_loads_of_two_column_series() {
+    use quantdal::{Load, Order};
+    use quantdal_tests::fixtures::{bars_batch, bars_from, Bar};
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let dal = small_chunks(dir.path()).await;
+    let series: Vec<(String, &str)> = ["B", "A", "C"]
+        .iter()
+        .flat_map(|s| ["5m", "1m"].map(|f| (s.to_string(), f)))
+        .collect();
+    let bars: Vec<Bar> = (0..240_000)
+        .map(|i| {
+            let (symbol, frequency) = &series[i % series.len()];
+            let ts = 1_704_159_000_000 + (i / series.len()) as i64 * 60_000;
+            Bar::new(symbol, frequency, ts, i as f64, 0.0, 0.0, 0.0, 1, 0.0)
+        })
+        .collect();
+    for chunk in bars.chunks(60_000) {
+        dal.save("bars", &bars_batch(chunk)).await.expect("save");
+    }
+    let mut want: Vec<(String, String, i64, f64)> = bars
+        .iter()
+        .map(|b| (b.symbol.clone(), b.frequency.clone(), b.ts, b.open))
+        .collect();
+    want.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+    for order in [Order::Asc, Order::Desc] {
+        let got: Vec<(String, String, i64, f64)> = bars_from(
+            &dal.load("bars", Load::all().order(order))
+                .await
+                .expect("load"),
+        )
+        .into_iter()
+        .map(|b| (b.symbol, b.frequency, b.ts, b.open))
+        .collect();
+        let want: Vec<_> = match order {
+            Order::Desc => want.iter().rev().cloned().collect(),
+            _ => want.clone(),
+        };
+        assert_eq!(got.len(), want.len(), "{order:?}: row count");
+        if let Some(i) = got.iter().zip(&want).position(|(g, w)| g != w) {
+            panic!("{order:?}: row {i}: got {:?}, want {:?}", got[i], want[i]);
+        }
+    }
+}
+
 /// Point-in-time (versioned classes) and information-driven bars on the embedded store.
 mod pit {
     use std::path::Path;

@@ -151,6 +151,8 @@ struct RawStore {
     #[serde(default)]
     memory_limit: Option<String>,
     #[serde(default)]
+    order_chunk_rows: Option<u64>,
+    #[serde(default)]
     pool_size: Option<u32>,
     #[serde(default)]
     url: Option<String>,
@@ -209,6 +211,9 @@ pub struct StoreSettings {
     pub read_only: bool,
     pub threads: Option<u32>,
     pub memory_limit: Option<String>,
+    /// Embedded store: rows an ordered load puts in order at a time (its memory), see
+    /// `quantdal_duckdb::ordered`.
+    pub order_chunk_rows: Option<u64>,
     pub pool_size: Option<u32>,
     /// Connection URL (postgres, redis) or DSN (tdengine, from `dsn:`). May hold a password: never print it
     /// (see [`redact_url`]).
@@ -238,6 +243,7 @@ impl StoreSettings {
             read_only: false,
             threads: None,
             memory_limit: None,
+            order_chunk_rows: None,
             pool_size: None,
             url: None,
             read_url: None,
@@ -604,6 +610,7 @@ impl Settings {
                 read_only: s.read_only.unwrap_or(false),
                 threads: s.threads,
                 memory_limit: expand(&f("memory_limit"), &s.memory_limit)?,
+                order_chunk_rows: s.order_chunk_rows,
                 pool_size: s.pool_size,
                 // A TDengine `dsn` is its connection string: keep it in `url` so the store can reach it
                 // (and so an unset `${VAR}` in it is reported like any other).
@@ -805,6 +812,7 @@ fn check_store_fields(s: &StoreSettings, raw: &RawStore) -> Result<(), String> {
     mark("read_only", raw.read_only.is_some());
     mark("threads", raw.threads.is_some());
     mark("memory_limit", raw.memory_limit.is_some());
+    mark("order_chunk_rows", raw.order_chunk_rows.is_some());
     mark("pool_size", raw.pool_size.is_some());
     mark("url", raw.url.is_some());
     mark("read_url", raw.read_url.is_some());
@@ -823,6 +831,7 @@ fn check_store_fields(s: &StoreSettings, raw: &RawStore) -> Result<(), String> {
             "read_only",
             "threads",
             "memory_limit",
+            "order_chunk_rows",
             "pool_size",
             "spool",
         ],

@@ -66,6 +66,9 @@ impl Backend for DuckDbBackend {
                 .memory_limit
                 .clone()
                 .or(DuckDbOptions::default().memory_limit),
+            order_chunk_rows: store
+                .order_chunk_rows
+                .unwrap_or(DuckDbOptions::default().order_chunk_rows),
             pool_size: store
                 .pool_size
                 .map(|n| n as usize)

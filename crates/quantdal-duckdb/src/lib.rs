@@ -10,6 +10,7 @@ mod backend;
 mod ddl;
 mod errors;
 pub mod lake;
+mod ordered;
 mod pool;
 mod sql;
 mod versioned;
@@ -58,6 +59,8 @@ pub struct DuckDbOptions {
     pub read_only: bool,
     pub threads: Option<u32>,
     pub memory_limit: Option<String>,
+    /// Rows an ordered load puts in order at a time (see `ordered`).
+    pub order_chunk_rows: u64,
     /// Connections kept idle for reuse.
     pub pool_size: usize,
 }
@@ -69,6 +72,7 @@ impl Default for DuckDbOptions {
             read_only: false,
             threads: None,
             memory_limit: Some(DEFAULT_MEMORY_LIMIT.into()),
+            order_chunk_rows: ordered::CHUNK_ROWS,
             pool_size: 16,
         }
     }
@@ -80,6 +84,7 @@ pub struct DuckDbStore {
     read_only: bool,
     /// Slices a save's batch is scanned in (DuckDB's thread count).
     insert_parallelism: usize,
+    order_chunk_rows: u64,
     /// Per table: its write lock, what is known about it, and its group-commit queue (write.rs).
     lanes: Mutex<HashMap<String, Arc<write::Lane>>>,
     /// Tables known to exist in the file, checked once per table per process (see `ensure_table`).
@@ -162,6 +167,7 @@ impl DuckDbStore {
                     .map(usize::from)
                     .unwrap_or(1)
             }),
+            order_chunk_rows: options.order_chunk_rows.max(1),
             lanes: Mutex::new(HashMap::new()),
             present: Mutex::new(HashSet::new()),
         })
@@ -469,9 +475,36 @@ impl Store for DuckDbStore {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(8);
         let pool = self.pool.clone();
         let ctx = spec.clone();
+        let chunk_rows = self.order_chunk_rows;
+        let columns = ordered::order_columns(spec, &query);
+        // Ordered in the client, a load is several statements on two connections: both must read one
+        // snapshot. Every write to the table commits under its lane's lock, so none can commit while the
+        // two snapshots are taken.
+        let snapshot_lock = match columns {
+            Some(_) => Some(self.lane(&spec.table)?.state.clone().lock_owned().await),
+            None => None,
+        };
         tokio::task::spawn_blocking(move || {
+            let mut snapshot_lock = snapshot_lock;
             let run = || -> Result<()> {
-                let conn = pool.get()?;
+                let mut conn = ordered::Snapshot::plain(pool.get()?);
+                if let Some(columns) = columns {
+                    conn = ordered::Snapshot::begin(pool.get()?, &ctx.table)?;
+                    let second = ordered::Snapshot::begin(pool.get()?, &ctx.table)?;
+                    drop(snapshot_lock.take());
+                    let plan = ordered::plan(&conn, &ctx, &query, &columns, chunk_rows)?;
+                    if let Some(plan) = plan {
+                        let mut send = |batch| tx.blocking_send(batch).is_ok();
+                        let second = (plan.chunks.len() > 1).then_some(second);
+                        let sent = ordered::run(
+                            &conn, second, &ctx, &query, &columns, &plan, &schema, &mut send,
+                        )?;
+                        if !sent {
+                            let _ = tx.blocking_send(Ok(RecordBatch::new_empty(schema)));
+                        }
+                        return Ok(());
+                    }
+                }
                 let mut stmt = conn.prepare(&statement.sql).map_err(from_duckdb)?;
                 let batches = stmt
                     .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
