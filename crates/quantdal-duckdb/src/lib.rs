@@ -477,11 +477,12 @@ impl Store for DuckDbStore {
         let ctx = spec.clone();
         let chunk_rows = self.order_chunk_rows;
         let columns = ordered::order_columns(spec, &query);
-        // Ordered in the client, a load is several statements on two connections: both must read one
-        // snapshot. Every write to the table commits under its lane's lock, so none can commit while the
-        // two snapshots are taken.
+        // Ordered in the client, a load is several statements, on two connections when it can: both must
+        // read one snapshot. Every write to the table commits under its lane's lock, so none can commit
+        // while the two snapshots are taken. A load never waits for a write: when one is running, the
+        // load reads its chunks on one connection (one transaction, one snapshot) instead.
         let snapshot_lock = match columns {
-            Some(_) => Some(self.lane(&spec.table)?.state.clone().lock_owned().await),
+            Some(_) => self.lane(&spec.table)?.state.clone().try_lock_owned().ok(),
             None => None,
         };
         tokio::task::spawn_blocking(move || {
@@ -490,12 +491,16 @@ impl Store for DuckDbStore {
                 let mut conn = ordered::Snapshot::plain(pool.get()?);
                 if let Some(columns) = columns {
                     conn = ordered::Snapshot::begin(pool.get()?, &ctx.table)?;
-                    let second = ordered::Snapshot::begin(pool.get()?, &ctx.table)?;
-                    drop(snapshot_lock.take());
+                    let second = match snapshot_lock.take() {
+                        Some(_writes_held) => {
+                            Some(ordered::Snapshot::begin(pool.get()?, &ctx.table)?)
+                        }
+                        None => None,
+                    };
                     let plan = ordered::plan(&conn, &ctx, &query, &columns, chunk_rows)?;
                     if let Some(plan) = plan {
                         let mut send = |batch| tx.blocking_send(batch).is_ok();
-                        let second = (plan.chunks.len() > 1).then_some(second);
+                        let second = second.filter(|_| plan.chunks.len() > 1);
                         let sent = ordered::run(
                             &conn, second, &ctx, &query, &columns, &plan, &schema, &mut send,
                         )?;
