@@ -612,24 +612,8 @@ classes:
             // A save the store acknowledged (it can finish before the kill lands) must have survived it.
             Ok(rows) => {
                 assert_eq!(rows, 1_000_000);
-                let mut counted = None;
-                for _ in 0..60 {
-                    match dal.count("ticks_a").await {
-                        Ok(n) => {
-                            counted = Some(n);
-                            break;
-                        }
-                        Err(e) if e.is_temporary() => {
-                            tokio::time::sleep(Duration::from_millis(500)).await
-                        }
-                        Err(e) => panic!("count after restart: {e}"),
-                    }
-                }
-                assert_eq!(
-                    counted,
-                    Some(1_000_000),
-                    "acknowledged rows lost by the kill"
-                );
+                let counted = once_restarted("count after restart", || dal.count("ticks_a")).await;
+                assert_eq!(counted, 1_000_000, "acknowledged rows lost by the kill");
             }
             Err(err) => {
                 assert!(err.is_temporary(), "{err}");
@@ -640,21 +624,29 @@ classes:
                 );
             }
         }
-        let mut saved = None;
+        let saved =
+            once_restarted("retry after restart", || store.save(&spec, batch.clone())).await;
+        assert_eq!(saved, 1_000_000);
+        assert_eq!(dal.count("ticks_a").await.unwrap(), 1_000_000);
+    }
+
+    /// `op`'s result once the restarted server answers: temporary errors are waited out (up to 30 s), any
+    /// other fails the test.
+    async fn once_restarted<T, F, Fut>(what: &str, mut op: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = quantdal::Result<T>>,
+    {
         for _ in 0..60 {
-            match store.save(&spec, batch.clone()).await {
-                Ok(rows) => {
-                    saved = Some(rows);
-                    break;
-                }
+            match op().await {
+                Ok(value) => return value,
                 Err(e) if e.is_temporary() => {
                     eprintln!("waiting for the restarted server: {e}");
                     tokio::time::sleep(Duration::from_millis(500)).await
                 }
-                Err(e) => panic!("retry after restart: {e}"),
+                Err(e) => panic!("{what}: {e}"),
             }
         }
-        assert_eq!(saved, Some(1_000_000));
-        assert_eq!(dal.count("ticks_a").await.unwrap(), 1_000_000);
+        panic!("{what}: the server did not answer within 30 s")
     }
 }

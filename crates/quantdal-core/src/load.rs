@@ -85,6 +85,39 @@ pub enum Scalar {
     Date(i32),
 }
 
+impl Scalar {
+    /// The value of one cell of an Arrow column as a bindable scalar: a timestamp as its ticks (the
+    /// caller knows the unit), `None` for a null or a type no scalar holds.
+    pub fn of_cell(array: &dyn arrow::array::Array, row: usize) -> Option<Scalar> {
+        use arrow::array::AsArray;
+        use arrow::datatypes::{
+            DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type,
+        };
+        if array.is_null(row) {
+            return None;
+        }
+        Some(match array.data_type() {
+            DataType::Boolean => Scalar::Bool(array.as_boolean().value(row)),
+            DataType::Int32 => Scalar::Int32(array.as_primitive::<Int32Type>().value(row)),
+            DataType::Int64 => Scalar::Int64(array.as_primitive::<Int64Type>().value(row)),
+            DataType::Float32 => Scalar::Float32(array.as_primitive::<Float32Type>().value(row)),
+            DataType::Float64 => Scalar::Float64(array.as_primitive::<Float64Type>().value(row)),
+            DataType::Utf8 => Scalar::Utf8(array.as_string::<i32>().value(row).to_string()),
+            DataType::LargeUtf8 => Scalar::Utf8(array.as_string::<i64>().value(row).to_string()),
+            DataType::Utf8View => Scalar::Utf8(array.as_string_view().value(row).to_string()),
+            DataType::Date32 => Scalar::Date(array.as_primitive::<Date32Type>().value(row)),
+            DataType::Decimal128(p, s) => {
+                Scalar::Decimal(array.as_primitive::<Decimal128Type>().value(row), *p, *s)
+            }
+            // Every timestamp unit is stored as i64 ticks of that unit.
+            DataType::Timestamp(..) => {
+                Scalar::Timestamp(array.to_data().buffer::<i64>(0)[array.offset() + row])
+            }
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Eq,
@@ -592,6 +625,22 @@ pub struct Query {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_become_scalars_at_their_row_of_a_slice() {
+        use arrow::array::{Array, Float64Array, StringArray, TimestampMicrosecondArray};
+        let ts = TimestampMicrosecondArray::from(vec![Some(10), Some(20), None]).slice(1, 2);
+        assert_eq!(Scalar::of_cell(&ts, 0), Some(Scalar::Timestamp(20)));
+        assert_eq!(Scalar::of_cell(&ts, 1), None);
+        let text = StringArray::from(vec!["a", "b"]).slice(1, 1);
+        assert_eq!(Scalar::of_cell(&text, 0), Some(Scalar::Utf8("b".into())));
+        assert_eq!(
+            Scalar::of_cell(&Float64Array::from(vec![1.5]), 0),
+            Some(Scalar::Float64(1.5))
+        );
+        let binary = arrow::array::new_null_array(&arrow::datatypes::DataType::Binary, 1);
+        assert!(binary.is_null(0) && Scalar::of_cell(&binary, 0).is_none());
+    }
 
     #[test]
     fn decimal_text_is_exact() {

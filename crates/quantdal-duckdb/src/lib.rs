@@ -488,9 +488,11 @@ impl Store for DuckDbStore {
         tokio::task::spawn_blocking(move || {
             let mut snapshot_lock = snapshot_lock;
             let run = || -> Result<()> {
-                let mut conn = ordered::Snapshot::plain(pool.get()?);
+                let conn = match columns {
+                    Some(_) => ordered::Snapshot::begin(pool.get()?, &ctx.table)?,
+                    None => ordered::Snapshot::plain(pool.get()?),
+                };
                 if let Some(columns) = columns {
-                    conn = ordered::Snapshot::begin(pool.get()?, &ctx.table)?;
                     let second = match snapshot_lock.take() {
                         Some(_writes_held) => {
                             Some(ordered::Snapshot::begin(pool.get()?, &ctx.table)?)

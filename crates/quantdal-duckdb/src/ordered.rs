@@ -22,7 +22,7 @@ use std::ops::Deref;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{cast, take_record_batch};
-use arrow::datatypes::{DataType, Int32Type, Int64Type, TimeUnit};
+use arrow::datatypes::{DataType, Int64Type};
 use arrow_row::{RowConverter, SortField};
 use duckdb::types::Value as DuckValue;
 use duckdb::Connection;
@@ -39,7 +39,7 @@ pub const CHUNK_ROWS: u64 = 1 << 20;
 /// Every chunk is one more scan of the filtered table (zone maps prune it only where the table is clustered
 /// by series): past this many, DuckDB's own spilling sort is the cheaper way, so larger results keep
 /// `ORDER BY`.
-pub const MAX_CHUNKS: usize = 8;
+const MAX_CHUNKS: usize = 8;
 /// Results up to this size are one chunk (a second reader would cost more than it saves).
 const SPLIT_FROM: u64 = 131_072;
 /// Rows per batch handed on once a chunk had to be reordered.
@@ -97,7 +97,7 @@ impl Plan {
 
 /// Cuts series (their row counts, in order) into chunks of at most `chunk_rows` rows; a larger series is a
 /// chunk of its own.
-pub fn cut(counts: &[u64], chunk_rows: u64) -> Vec<Chunk> {
+fn cut(counts: &[u64], chunk_rows: u64) -> Vec<Chunk> {
     let mut chunks: Vec<Chunk> = Vec::new();
     for (rank, &rows) in counts.iter().enumerate() {
         match chunks.last_mut() {
@@ -193,50 +193,20 @@ pub fn plan(
     Ok(Some(Plan { series, chunks }))
 }
 
-/// The value of a series column at `row` as a bindable scalar (`None` for a type without an exact bound).
+/// The value of a series column at `row` as a range bound: `None` for types whose bounds are not exact
+/// here (floats) and timestamps not at the class precision (a bound's ticks are read at it).
 fn scalar_at(array: &ArrayRef, row: usize, precision: TimePrecision) -> Option<Scalar> {
-    if array.is_null(row) {
-        return None;
-    }
-    Some(match array.data_type() {
-        DataType::Utf8 => Scalar::Utf8(array.as_string::<i32>().value(row).to_string()),
-        DataType::LargeUtf8 => Scalar::Utf8(array.as_string::<i64>().value(row).to_string()),
-        DataType::Utf8View => Scalar::Utf8(array.as_string_view().value(row).to_string()),
-        DataType::Int32 => Scalar::Int32(array.as_primitive::<Int32Type>().value(row)),
-        DataType::Int64 => Scalar::Int64(array.as_primitive::<Int64Type>().value(row)),
-        DataType::Boolean => Scalar::Bool(array.as_boolean().value(row)),
-        DataType::Date32 => Scalar::Date(
-            array
-                .as_primitive::<arrow::datatypes::Date32Type>()
-                .value(row),
-        ),
-        DataType::Decimal128(p, s) => Scalar::Decimal(
-            array
-                .as_primitive::<arrow::datatypes::Decimal128Type>()
-                .value(row),
-            *p,
-            *s,
-        ),
-        DataType::Timestamp(unit, _) if *unit == unit_of(precision) => {
-            let ticks = cast(&array.slice(row, 1), &DataType::Int64).ok()?;
-            Scalar::Timestamp(ticks.as_primitive::<Int64Type>().value(0))
-        }
-        _ => return None,
-    })
-}
-
-fn unit_of(precision: TimePrecision) -> TimeUnit {
-    match precision {
-        TimePrecision::Ms => TimeUnit::Millisecond,
-        TimePrecision::Us => TimeUnit::Microsecond,
-        TimePrecision::Ns => TimeUnit::Nanosecond,
+    match array.data_type() {
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => None,
+        DataType::Timestamp(unit, _) if *unit != precision.unit() => None,
+        _ => Scalar::of_cell(array.as_ref(), row),
     }
 }
 
 /// The select of one chunk: `query`'s projection plus any order column it lacks (at the end, dropped again
 /// after ordering), its filters and the chunk's series range. Returns the statement and where the series
 /// and time columns sit in its result.
-pub fn chunk_select(
+fn chunk_select(
     spec: &TableSpec,
     query: &Query,
     columns: &OrderColumns,
@@ -374,7 +344,7 @@ fn lexicographic(
 
 /// Ranks of the plan's series. One string column (the usual `symbol`) is looked up by value, remembering
 /// the last one (rows of a series mostly come together); other shapes go through their row encoding.
-pub enum Ranks {
+enum Ranks {
     Text(HashMap<String, u32, BuildHasherDefault<Fnv>>),
     Rows {
         converter: RowConverter,
@@ -383,7 +353,7 @@ pub enum Ranks {
 }
 
 impl Ranks {
-    pub fn new(plan: &Plan) -> Result<Ranks> {
+    fn new(plan: &Plan) -> Result<Ranks> {
         if let [only] = plan.series.as_slice() {
             if let Some(text) = only.as_string_opt::<i32>() {
                 let rank = text
@@ -443,7 +413,7 @@ impl Ranks {
 
 /// FNV-1a: series keys are a few bytes, where SipHash's setup dominates.
 #[derive(Default)]
-pub struct Fnv(u64);
+struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -487,7 +457,7 @@ fn arrow_error(e: arrow::error::ArrowError) -> Error {
 
 /// Puts one chunk's batches (as DuckDB returned them) in (series rank, time) order; the batches come back
 /// as they are when they already were.
-pub fn order_chunk(
+fn order_chunk(
     batches: Vec<RecordBatch>,
     ranks: &Ranks,
     series_at: &[usize],

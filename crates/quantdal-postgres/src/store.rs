@@ -549,31 +549,19 @@ fn is_unique_violation(e: &Error) -> bool {
 
 /// The key value of one cell as a bindable scalar (key columns are never null).
 fn scalar_at(array: &dyn Array, row: usize) -> Result<Scalar> {
-    use arrow::array::AsArray;
-    use arrow::datatypes::*;
-    Ok(match array.data_type() {
-        DataType::Boolean => Scalar::Bool(array.as_boolean().value(row)),
-        DataType::Int32 => Scalar::Int32(array.as_primitive::<Int32Type>().value(row)),
-        DataType::Int64 => Scalar::Int64(array.as_primitive::<Int64Type>().value(row)),
-        DataType::Float32 => Scalar::Float32(array.as_primitive::<Float32Type>().value(row)),
-        DataType::Float64 => Scalar::Float64(array.as_primitive::<Float64Type>().value(row)),
-        DataType::Utf8 => Scalar::Utf8(array.as_string::<i32>().value(row).to_string()),
-        DataType::Date32 => Scalar::Date(array.as_primitive::<Date32Type>().value(row)),
-        DataType::Decimal128(p, s) => {
-            Scalar::Decimal(array.as_primitive::<Decimal128Type>().value(row), *p, *s)
-        }
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            Scalar::Timestamp(array.as_primitive::<TimestampMillisecondType>().value(row))
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            Scalar::Timestamp(array.as_primitive::<TimestampMicrosecondType>().value(row))
-        }
-        other => {
-            return Err(Error::invalid_batch(format!(
-                "key column of type {other} cannot be stored in PostgreSQL"
-            )))
-        }
-    })
+    use arrow::datatypes::{DataType, TimeUnit};
+    let storable = !matches!(
+        array.data_type(),
+        DataType::Timestamp(TimeUnit::Second | TimeUnit::Nanosecond, _)
+    );
+    Scalar::of_cell(array, row)
+        .filter(|_| storable)
+        .ok_or_else(|| {
+            Error::invalid_batch(format!(
+                "key column of type {} cannot be stored in PostgreSQL",
+                array.data_type()
+            ))
+        })
 }
 
 #[async_trait]
