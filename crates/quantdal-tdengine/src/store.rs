@@ -558,14 +558,19 @@ impl TdengineStore {
             .map(|s| bind::series_views(spec, layout, s))
             .collect::<Result<Vec<_>>>()?;
         let template = sql::insert_template(spec, layout);
-        let (idx, conn) = self.conn().await?;
+        let mut progress = Progress::new(series);
+        // Before the first row is bound, a failure (the server gone) has written nothing, and says so.
+        let (idx, conn) = self.conn().await.map_err(|e| progress.failed(0, e))?;
         let fail = |e| self.failed(idx, e);
         conn.exec(format!("USE {}", sql::ident(&layout.database)))
             .await
-            .map_err(fail)?;
-        let mut stmt = taos::Stmt::init(&*conn).await.map_err(fail)?;
-        stmt.prepare(&template.sql).await.map_err(fail)?;
-        let mut progress = Progress::new(series);
+            .map_err(|e| progress.failed(0, fail(e)))?;
+        let mut stmt = taos::Stmt::init(&*conn)
+            .await
+            .map_err(|e| progress.failed(0, fail(e)))?;
+        stmt.prepare(&template.sql)
+            .await
+            .map_err(|e| progress.failed(0, fail(e)))?;
         let mut pending = 0usize;
         for (k, (s, cols)) in series.iter().zip(&views).enumerate() {
             let tags: Vec<Value> = s
