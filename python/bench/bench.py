@@ -43,7 +43,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -220,6 +220,7 @@ def bench_embedded(data: pa.Table, rounds: int, res: Results, work: Path, arctic
     by_time = data.sort_by([("ts", "ascending"), ("symbol", "ascending")])
     plain_by_time = strip_tz(by_time)
     keep = work / "embedded-keep"
+    keep_duckdb = work / "raw-keep.duckdb"
 
     def run_quantdal(r: int) -> None:
         d = Path(tempfile.mkdtemp(dir=work))
@@ -268,6 +269,16 @@ def bench_embedded(data: pa.Table, rounds: int, res: Results, work: Path, arctic
         t, table = timed(lambda: con.sql(q, params=args).to_arrow_table())
         assert table.num_rows == rows  # type: ignore[union-attr]
         res.add("duck_load", t)
+        del table
+        t, df = timed(lambda: con.sql(q, params=args).df())
+        res.add("duck_load_pandas", t)
+        del df
+        t, pl_df = timed(lambda: con.sql(q, params=args).pl())
+        res.add("duck_load_polars", t)
+        del pl_df
+        if not keep_duckdb.exists():
+            con.execute("CHECKPOINT")
+            shutil.copy(d / "raw.duckdb", keep_duckdb)  # for the memory children
         con.execute("DELETE FROM tick_data")
         con.register("arrow_by_time", plain_by_time)
         con.execute("INSERT INTO tick_data SELECT * FROM arrow_by_time")
@@ -446,7 +457,12 @@ def _frame_bytes(frame: object) -> int:
                 total += sum(sys.getsizeof(v) for v in distinct.values())
         return total
     if hasattr(frame, "estimated_size"):
-        return int(frame.estimated_size())  # polars
+        # polars: its own buffers, exported without a copy. `estimated_size()` counts a string column's
+        # bytes but not its 16-byte views (checked: 1M strings of 9 bytes and 1M of 1 byte add 32.4 MiB of
+        # RSS; estimated_size says 9.5 MiB).
+        import polars as pl
+
+        return int(frame.to_arrow(compat_level=pl.CompatLevel.newest()).nbytes)  # type: ignore[attr-defined]
     return int(frame.nbytes)  # type: ignore[attr-defined]
 
 
@@ -458,11 +474,29 @@ def rss_child(cfg: str, into: str) -> None:
 
     start = datetime.fromtimestamp(START_MS / 1000, tz=timezone.utc)
     end = datetime.fromtimestamp((START_MS + DAY_MS) / 1000, tz=timezone.utc)
-    dal = quantdal.Dal.open(cfg)
+    if into.startswith("duckdb_"):
+        # The peer: Python's duckdb on the raw baseline's file (`cfg`), same range, same order.
+        import duckdb
+
+        con = duckdb.connect(cfg, read_only=True)
+        query = "SELECT * FROM tick_data WHERE ts >= ? AND ts < ? ORDER BY symbol, ts"
+        args = [start.replace(tzinfo=None), end.replace(tzinfo=None)]
+        load: Callable[[], object] = {
+            "duckdb_pandas": lambda: con.sql(query, params=args).df(),
+            "duckdb_polars": lambda: con.sql(query, params=args).pl(),
+        }[into]
+    else:
+        dal = quantdal.Dal.open(cfg)
+        load = {
+            "pandas": lambda: dal.load_pandas("tick_data", start=start, end=end),
+            "pandas_arrow": lambda: dal.load_pandas("tick_data", start=start, end=end,
+                                                    dtype_backend="pyarrow"),
+            "polars": lambda: dal.load_polars("tick_data", start=start, end=end),
+            "arrow": lambda: dal.load("tick_data", start=start, end=end),
+        }[into]
     # Warm up: the store's caches (DuckDB's buffer pool holds the table's blocks) and the conversion code.
-    warm = dal.load("tick_data", start=start, end=end)
-    _ = polars.from_arrow(warm.slice(0, 10)), warm.slice(0, 10).to_pandas()
-    del warm, _
+    warm = load()
+    del warm
     gc.collect()
     # Hand freed memory back to the OS, so the measured load has to fault its pages in again instead of
     # reusing what the warm-up left in malloc's free lists.
@@ -470,25 +504,17 @@ def rss_child(cfg: str, into: str) -> None:
     base = _status_kib("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM (peak RSS) to the current RSS
-    if into == "pandas":
-        frame = dal.load_pandas("tick_data", start=start, end=end)
-    elif into == "pandas_arrow":
-        frame = dal.load_pandas("tick_data", start=start, end=end, dtype_backend="pyarrow")
-    elif into == "polars":
-        frame = dal.load_polars("tick_data", start=start, end=end)
-    else:
-        frame = dal.load("tick_data", start=start, end=end)
+    frame = load()
     gc.collect()
     peak = _status_kib("VmHWM")
     after = _status_kib("VmRSS")
     size = _frame_bytes(frame)
     print(json.dumps({"into": into, "rows": len(frame), "peak_kib": peak - base,
                       "retained_kib": after - base, "frame_bytes": size}))
-    dal.close()
 
 
-def measure_rss(cfg: Path, label: str, res: Results) -> None:
-    for into in ("pandas", "polars", "arrow", "pandas_arrow"):
+def measure_rss(cfg: Path, label: str, res: Results, kinds: Sequence[str]) -> None:
+    for into in kinds:
         out = subprocess.run([sys.executable, __file__, "--rss-child", str(cfg), into], check=True,
                              capture_output=True, text=True).stdout
         res.notes[f"rss_{label}_{into}"] = out.strip().splitlines()[-1]
@@ -555,9 +581,11 @@ def report(rows: int, rounds: int, res: Results) -> None:
     line("ArcticDB LMDB `write_batch` (500 symbols)", "arctic_save", "duck_save", "raw DuckDB")
     line("quantdal `Dal.save` again (every row conflicts)", "q_resave", "duck_save", "raw DuckDB")
     line("quantdal `Dal.load` range → pyarrow.Table", "q_load", "duck_load", "raw DuckDB")
-    line("quantdal `load_pandas`", "q_load_pandas", "duck_load", "raw DuckDB")
-    line("quantdal `load_polars`", "q_load_polars", "duck_load", "raw DuckDB")
+    line("quantdal `load_pandas`", "q_load_pandas", "duck_load_pandas", "raw DuckDB `.df()`")
+    line("quantdal `load_polars`", "q_load_polars", "duck_load_polars", "raw DuckDB `.pl()`")
     line("raw DuckDB range `SELECT … ORDER BY` → `to_arrow_table`", "duck_load")
+    line("raw DuckDB, the same → pandas (`.df()`)", "duck_load_pandas")
+    line("raw DuckDB, the same → polars (`.pl()`)", "duck_load_polars")
     line("quantdal `Dal.load`, rows saved in time order", "q_load_by_time", "duck_load_by_time", "raw DuckDB")
     line("raw DuckDB, the same, rows inserted in time order", "duck_load_by_time")
     line("ArcticDB LMDB `read_batch` (date_range)", "arctic_load", "duck_load", "raw DuckDB")
@@ -624,9 +652,11 @@ def main() -> None:
         if url:
             pg_cfg = bench_postgres(data, args.rounds, args.slow_rounds, res, work, url, not args.no_others)
         if not args.no_rss:
-            measure_rss(embedded_config(keep), "embedded", res)
+            quantdal_kinds = ("pandas", "polars", "arrow", "pandas_arrow")
+            measure_rss(embedded_config(keep), "embedded", res, quantdal_kinds)
+            measure_rss(work / "raw-keep.duckdb", "duckdb", res, ("duckdb_pandas", "duckdb_polars"))
             if pg_cfg:
-                measure_rss(pg_cfg, "postgres", res)
+                measure_rss(pg_cfg, "postgres", res, quantdal_kinds)
         if not args.no_rust:
             try:
                 run_rust(args.rows, args.rounds, url, res)

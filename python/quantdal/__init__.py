@@ -368,6 +368,31 @@ def _to_polars(table: "pyarrow.Table") -> "polars.DataFrame":
     return pl.from_arrow(table)  # type: ignore[return-value]
 
 
+def _frame(columns: "Tuple[pyarrow.Schema, List[pyarrow.Array]]", into: str,
+           dtype_backend: Optional[str] = None) -> Any:
+    """A load's ``(schema, one array per column)`` (``_Dal.load_columns``) as a DataFrame. Each array was
+    exported on its own, so dropping one frees it: the peak is about one frame plus a column, not the
+    Arrow result plus the frame (docs/benchmarks.md, "Python")."""
+    import pyarrow as pa
+
+    schema, arrays = columns
+    if into == "pandas":
+        table = pa.Table.from_arrays(arrays, schema=schema)
+        arrays.clear()
+        return _to_pandas(table, dtype_backend)
+    import polars as pl
+
+    series = []
+    for field in schema:
+        series.append(pl.Series(field.name, arrays.pop(0)))
+    return pl.DataFrame(series)
+
+
+def _check_into(into: str) -> None:
+    if into not in ("arrow", "pyarrow", "pandas", "polars"):
+        raise ValueError(f"into is 'arrow', 'pandas' or 'polars', not {into!r}")
+
+
 def _convert(table: "pyarrow.Table", into: str, dtype_backend: Optional[str] = None) -> Any:
     if into in ("arrow", "pyarrow"):
         return table
@@ -603,9 +628,11 @@ class Dal:
 
         Raises :class:`UnknownClassError`, :class:`UnknownColumnError`, :class:`InvalidQueryError`.
         """
+        _check_into(into)
         q = _query(start, end, symbols, columns, where, order, limit, tags, as_of)
-        table = self._native.load(cls, q)
-        return _convert(table, into)
+        if into in ("arrow", "pyarrow"):
+            return self._native.load(cls, q)
+        return _frame(self._native.load_columns(cls, q), into)
 
     def load_pandas(
         self,
@@ -628,7 +655,10 @@ class Dal:
         ``ArrowDtype`` columns that share the Arrow memory (no copy): the way to keep the peak near one
         frame (docs/benchmarks.md, "Python")."""
         q = _query(start, end, symbols, columns, where, order, limit, tags, as_of)
-        return _to_pandas(self._native.load(cls, q), dtype_backend)
+        if dtype_backend == "pyarrow":
+            # The frame's columns are the store's Arrow buffers: nothing to copy, so nothing to rebuild.
+            return _to_pandas(self._native.load(cls, q), dtype_backend)
+        return _frame(self._native.load_columns(cls, q), "pandas", dtype_backend)
 
     def load_polars(
         self,
@@ -646,7 +676,7 @@ class Dal:
     ) -> "polars.DataFrame":
         """:meth:`load` into a ``polars.DataFrame`` (timestamps ``Datetime(unit, "UTC")``)."""
         q = _query(start, end, symbols, columns, where, order, limit, tags, as_of)
-        return _to_polars(self._native.load(cls, q))
+        return _frame(self._native.load_columns(cls, q), "polars")
 
     def load_batches(
         self,

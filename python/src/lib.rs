@@ -8,6 +8,7 @@
 
 mod convert;
 mod errors;
+mod heap;
 mod runtime;
 mod stream;
 
@@ -22,11 +23,16 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use quantdal::{Config, Dal, Error, OpenOptions, SaveOptions};
+use quantdal_core::columns::ColumnsBuilder;
 use quantdal_core::output::projected_schema;
 
 use convert::{build_load, QueryArgs, TimeValue};
 use errors::{kind_from_str, to_py_err, IntoPy};
 use stream::StreamReader;
+
+fn join_error(e: arrow::error::ArrowError) -> Error {
+    Error::store(format!("joining the result's columns: {e}"))
+}
 
 /// The CLI's resolution (crates/quantdal-cli/src/run.rs): an explicit path, else `$QUANTDAL_CONFIG`, else
 /// `./config/quantdal.yaml` when present, else an embedded store in `./data` with the built-in classes.
@@ -252,6 +258,41 @@ impl PyDal {
         let batches = runtime::run(py, async move { dal.load(&cls, load).await })?;
         let schema = convert::result_schema(&batches, || spec_schema);
         convert::to_table(py, schema, batches)
+    }
+
+    /// Rows of `cls` for a DataFrame conversion: `(pyarrow.Schema, [pyarrow.Array, ...])`, one array per
+    /// column, each exported on its own so the conversion can free a column once it is converted
+    /// (`quantdal_core::columns`).
+    fn load_columns<'py>(
+        &self,
+        py: Python<'py>,
+        cls: String,
+        q: QueryArgs<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Vec<Bound<'py, PyAny>>)> {
+        let dal = self.dal()?;
+        let load = build_load(py, &q)?;
+        let spec_schema = dal.spec(&cls).py_err(py)?.arrow_schema();
+        let (schema, columns) = runtime::run(py, async move {
+            let mut stream = dal.load_stream(&cls, load).await?;
+            let mut columns: Option<ColumnsBuilder> = None;
+            while let Some(batch) = stream.next().await.transpose()? {
+                columns
+                    .get_or_insert_with(|| ColumnsBuilder::new(batch.schema()))
+                    .push(&batch)
+                    .map_err(join_error)?;
+            }
+            let builder = columns.unwrap_or_else(|| ColumnsBuilder::new(spec_schema));
+            // What the load freed on the way (a store's decode buffers) goes back before the joins.
+            heap::trim();
+            let schema = builder.schema();
+            let columns = builder.finish(heap::trim).map_err(join_error)?;
+            Ok::<_, Error>((schema, columns))
+        })?;
+        let arrays = columns
+            .into_iter()
+            .map(|column| column.to_data().to_pyarrow(py))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok((schema.as_ref().to_pyarrow(py)?, arrays))
     }
 
     /// Rows of `cls` as a streaming `pyarrow.RecordBatchReader`.

@@ -87,6 +87,24 @@ def test_polars_in_and_out(dal: quantdal.Dal) -> None:
     assert dal.load("ticks", into="polars").equals(out)
 
 
+def test_frames_of_a_result_of_many_batches_match_the_table(dal: quantdal.Dal) -> None:
+    # Rows of several store batches, rebuilt as one array per column on the way into a DataFrame
+    # (quantdal_core::columns, whose own tests cover several copy groups).
+    data = ticks(30_000, symbols=[f"S{i:03d}" for i in range(10)], step_ms=7)
+    dal.save("ticks", data)
+    table = dal.load("ticks")
+    assert table.num_rows == 300_000 and table.column("ts").num_chunks > 1
+    pd.testing.assert_frame_equal(dal.load_pandas("ticks"), table.to_pandas())
+    pd.testing.assert_frame_equal(
+        dal.load_pandas("ticks", dtype_backend="numpy_nullable"),
+        table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype(),
+                                      pa.string(): pd.StringDtype()}.get),
+    )
+    assert dal.load_polars("ticks").equals(pl.from_arrow(table))
+    # Each column of the frame is one chunk.
+    assert dal.load_polars("ticks").n_chunks("all") == [1] * table.num_columns
+
+
 def test_nulls_and_decimals(dal: quantdal.Dal) -> None:
     t0 = datetime(2024, 1, 2, 1, 30, 0, 123456, tzinfo=timezone.utc)
     data = pa.table(

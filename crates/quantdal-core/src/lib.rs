@@ -6,6 +6,7 @@ pub mod backend;
 pub mod bars;
 pub mod cache;
 pub mod catalog;
+pub mod columns;
 pub mod error;
 pub mod eval;
 pub mod group;

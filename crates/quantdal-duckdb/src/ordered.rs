@@ -29,6 +29,7 @@ use duckdb::Connection;
 use quantdal_core::load::{Order, Query, Scalar};
 use quantdal_core::{Error, Result, TableSpec, TimePrecision};
 
+use crate::compact::Compactor;
 use crate::ddl::quote;
 use crate::errors::from_duckdb;
 use crate::sql::{placeholder, where_clause, Statement};
@@ -464,25 +465,37 @@ fn order_chunk(
     time_at: usize,
     desc: bool,
 ) -> Result<Vec<RecordBatch>> {
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let mut rank = Vec::with_capacity(rows);
-    let mut time = Vec::with_capacity(rows);
-    for batch in &batches {
+    let keys = |batch: &RecordBatch, rank: &mut Vec<u32>, time: &mut Vec<i64>| -> Result<()> {
         let series: Vec<ArrayRef> = series_at.iter().map(|&i| batch.column(i).clone()).collect();
-        ranks.extend(&mut rank, &series)?;
-        extend_ticks(&mut time, batch.column(time_at))?;
-    }
-    let before = |a: usize, b: usize| {
-        rank[a] < rank[b]
-            || (rank[a] == rank[b]
-                && if desc {
-                    time[a] >= time[b]
-                } else {
-                    time[a] <= time[b]
-                })
+        ranks.extend(rank, &series)?;
+        extend_ticks(time, batch.column(time_at))
     };
-    if (1..rows).all(|i| before(i - 1, i)) {
+    let before = |a: (u32, i64), b: (u32, i64)| {
+        a.0 < b.0 || (a.0 == b.0 && if desc { a.1 >= b.1 } else { a.1 <= b.1 })
+    };
+    // Checked a batch at a time, so a chunk already in order (the usual case) holds no per-row keys.
+    let (mut rank, mut time) = (Vec::new(), Vec::new());
+    let mut last = None;
+    let mut ordered = true;
+    'check: for batch in &batches {
+        rank.clear();
+        time.clear();
+        keys(batch, &mut rank, &mut time)?;
+        for key in rank.iter().copied().zip(time.iter().copied()) {
+            if last.is_some_and(|prev| !before(prev, key)) {
+                ordered = false;
+                break 'check;
+            }
+            last = Some(key);
+        }
+    }
+    if ordered {
         return Ok(batches);
+    }
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let (mut rank, mut time) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    for batch in &batches {
+        keys(batch, &mut rank, &mut time)?;
     }
     let Some(first) = batches.first() else {
         return Ok(batches);
@@ -594,13 +607,18 @@ pub fn run<C: Deref<Target = Connection> + Send>(
             // Larger than a chunk: streamed as DuckDB returns it, never held.
             let (statement, ..) = reader.select(chunk)?;
             let mut stmt = conn.prepare(&statement.sql).map_err(from_duckdb)?;
+            let mut compactor = Compactor::default();
             for batch in stmt
                 .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
                 .map_err(from_duckdb)?
             {
-                if !deliver(vec![batch.map_err(from_duckdb)?])? {
+                let joined = compactor.push(batch.map_err(from_duckdb)?)?;
+                if !deliver(joined.into_iter().collect())? {
                     return Ok(sent);
                 }
+            }
+            if !deliver(compactor.finish()?.into_iter().collect())? {
+                return Ok(sent);
             }
             i += 1;
             continue;
@@ -661,11 +679,16 @@ impl ChunkReader<'_> {
     fn read(&self, conn: &Connection, chunk: &Chunk) -> Result<Vec<RecordBatch>> {
         let (statement, series_at, time_at) = self.select(chunk)?;
         let mut stmt = conn.prepare(&statement.sql).map_err(from_duckdb)?;
-        let held = stmt
+        // Held whole until it is ordered, so held compact.
+        let mut held = Vec::new();
+        let mut compactor = Compactor::default();
+        for batch in stmt
             .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
             .map_err(from_duckdb)?
-            .map(|b| b.map_err(from_duckdb))
-            .collect::<Result<Vec<_>>>()?;
+        {
+            held.extend(compactor.push(batch.map_err(from_duckdb)?)?);
+        }
+        held.extend(compactor.finish()?);
         let desc = self.query.order == Order::Desc;
         order_chunk(held, self.ranks, &series_at, time_at, desc)
     }
