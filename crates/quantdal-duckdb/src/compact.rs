@@ -15,41 +15,68 @@ use quantdal_core::{Error, Result};
 /// Bytes of DuckDB's batches joined into one.
 pub const GROUP_BYTES: usize = 4 << 20;
 
-#[derive(Default)]
-pub struct Compactor {
-    group: Vec<RecordBatch>,
-    bytes: usize,
+/// `batches` joined into batches of about [`GROUP_BYTES`], in order; empty batches are skipped, the first
+/// error ends the iteration.
+pub fn regrouped<I>(batches: I) -> Regrouped<I>
+where
+    I: Iterator<Item = Result<RecordBatch>>,
+{
+    Regrouped {
+        batches,
+        group: Vec::new(),
+        bytes: 0,
+        done: false,
+    }
 }
 
-impl Compactor {
-    /// Takes a batch (empty ones are skipped); returns the group joined once it holds [`GROUP_BYTES`].
-    pub fn push(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
-        if batch.num_rows() == 0 {
-            return Ok(None);
-        }
-        self.bytes += batch.get_array_memory_size();
-        self.group.push(batch);
-        if self.bytes < GROUP_BYTES {
-            return Ok(None);
-        }
-        self.finish()
-    }
+pub struct Regrouped<I> {
+    batches: I,
+    group: Vec<RecordBatch>,
+    bytes: usize,
+    done: bool,
+}
 
-    /// The rest of the group joined, if any. A group of one batch is handed on as it is (`concat` would
-    /// return a slice of it, not a copy); only a result's last batch can be one.
-    pub fn finish(&mut self) -> Result<Option<RecordBatch>> {
-        self.bytes = 0;
-        let group = std::mem::take(&mut self.group);
-        let Some(first) = group.first() else {
-            return Ok(None);
-        };
-        if group.len() == 1 {
-            return Ok(group.into_iter().next());
+impl<I: Iterator<Item = Result<RecordBatch>>> Iterator for Regrouped<I> {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        if self.done {
+            return None;
         }
-        concat_batches(&first.schema(), &group)
-            .map(Some)
-            .map_err(|e| Error::store(format!("joining DuckDB's batches: {e}")))
+        while self.bytes < GROUP_BYTES {
+            match self.batches.next() {
+                Some(Ok(batch)) if batch.num_rows() == 0 => {}
+                Some(Ok(batch)) => {
+                    self.bytes += batch.get_array_memory_size();
+                    self.group.push(batch);
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                None => {
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        self.bytes = 0;
+        join(std::mem::take(&mut self.group)).transpose()
     }
+}
+
+/// The group as one batch in new buffers. A group of one batch is handed on as it is (`concat` would
+/// return a slice of it, not a copy); only a result's last group can be one batch.
+fn join(group: Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
+    let Some(first) = group.first() else {
+        return Ok(None);
+    };
+    if group.len() == 1 {
+        return Ok(group.into_iter().next());
+    }
+    concat_batches(&first.schema(), &group)
+        .map(Some)
+        .map_err(|e| Error::store(format!("joining DuckDB's batches: {e}")))
 }
 
 #[cfg(test)]
@@ -74,23 +101,22 @@ mod tests {
             .unwrap_or_else(|e| panic!("test batch: {e}"))
     }
 
+    fn regroup(input: Vec<Result<RecordBatch>>) -> Vec<Result<RecordBatch>> {
+        regrouped(input.into_iter()).collect()
+    }
+
     #[test]
     fn batches_come_out_joined_in_order_with_nothing_lost() {
-        let mut compactor = Compactor::default();
-        let mut out = Vec::new();
-        let mut input = Vec::new();
-        for i in 0..200 {
-            let b = batch(i * 2_048, 2_048);
-            input.push(b.clone());
-            out.extend(compactor.push(b).unwrap_or_else(|e| panic!("push: {e}")));
-            // Empty batches are skipped.
-            let empty = batch(0, 0);
-            assert!(compactor
-                .push(empty)
-                .unwrap_or_else(|e| panic!("push: {e}"))
-                .is_none());
-        }
-        out.extend(compactor.finish().unwrap_or_else(|e| panic!("finish: {e}")));
+        let input: Vec<RecordBatch> = (0..200).map(|i| batch(i * 2_048, 2_048)).collect();
+        // Empty batches between them are skipped.
+        let with_empties = input
+            .iter()
+            .flat_map(|b| [Ok(b.clone()), Ok(batch(0, 0))])
+            .collect();
+        let out = regroup(with_empties)
+            .into_iter()
+            .collect::<Result<Vec<_>>>()
+            .unwrap_or_else(|e| panic!("regroup: {e}"));
         assert!(out.len() > 1 && out.len() < 50, "{} batches", out.len());
         let schema = input[0].schema();
         let expected = concat_batches(&schema, &input).unwrap_or_else(|e| panic!("{e}"));
@@ -100,11 +126,19 @@ mod tests {
     }
 
     #[test]
+    fn an_error_ends_the_batches() {
+        let out = regroup(vec![
+            Ok(batch(0, 10)),
+            Err(Error::store("gone")),
+            Ok(batch(10, 10)),
+        ]);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].is_err());
+    }
+
+    #[test]
     fn nothing_in_gives_nothing_out() {
-        let mut compactor = Compactor::default();
-        assert!(compactor
-            .finish()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .is_none());
+        assert!(regroup(Vec::new()).is_empty());
+        assert!(regroup(vec![Ok(batch(0, 0))]).is_empty());
     }
 }

@@ -258,14 +258,8 @@ impl DuckDbStore {
                 .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
                 .map_err(from_duckdb)?;
             let mut out = Vec::new();
-            let mut compactor = compact::Compactor::default();
-            for batch in batches {
-                if let Some(joined) = compactor.push(batch.map_err(from_duckdb)?)? {
-                    out.push(conform_batch(&joined, &schema)?);
-                }
-            }
-            if let Some(last) = compactor.finish()? {
-                out.push(conform_batch(&last, &schema)?);
+            for batch in compact::regrouped(batches.map(|b| b.map_err(from_duckdb))) {
+                out.push(conform_batch(&batch?, &schema)?);
             }
             if out.is_empty() {
                 out.push(RecordBatch::new_empty(schema));
@@ -521,17 +515,8 @@ impl Store for DuckDbStore {
                     .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
                     .map_err(from_duckdb)?;
                 let mut sent = false;
-                let mut compactor = compact::Compactor::default();
-                let mut batches = batches.map(|b| b.map_err(from_duckdb));
-                loop {
-                    let joined = match batches.next() {
-                        Some(batch) => compactor.push(batch?)?,
-                        None => match compactor.finish()? {
-                            Some(last) => Some(last),
-                            None => break,
-                        },
-                    };
-                    let Some(batch) = joined else { continue };
+                for batch in compact::regrouped(batches.map(|b| b.map_err(from_duckdb))) {
+                    let batch = batch?;
                     sent = true;
                     // A closed channel means the caller dropped the stream: stop reading.
                     if tx.blocking_send(conform_batch(&batch, &schema)).is_err() {
