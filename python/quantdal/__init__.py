@@ -652,8 +652,8 @@ class Dal:
         """:meth:`load` into a ``pandas.DataFrame``: timestamps ``datetime64[unit, UTC]``, decimals as
         ``Decimal`` objects. With numpy dtypes (the default) an integer column holding nulls becomes float64
         with NaN; ``dtype_backend="numpy_nullable"`` keeps ``Int64`` with ``<NA>``, ``"pyarrow"`` gives
-        ``ArrowDtype`` columns that share the Arrow memory (no copy): the way to keep the peak near one
-        frame (docs/benchmarks.md, "Python")."""
+        ``ArrowDtype`` columns that share the Arrow memory (no copy). The frame is built a column at a time,
+        so the peak stays near one frame (docs/python.md, "Data out")."""
         q = _query(start, end, symbols, columns, where, order, limit, tags, as_of)
         if dtype_backend == "pyarrow":
             # The frame's columns are the store's Arrow buffers: nothing to copy, so nothing to rebuild.

@@ -88,8 +88,8 @@ def test_polars_in_and_out(dal: quantdal.Dal) -> None:
 
 
 def test_frames_of_a_result_of_many_batches_match_the_table(dal: quantdal.Dal) -> None:
-    # Rows of several store batches, rebuilt as one array per column on the way into a DataFrame
-    # (quantdal_core::columns, whose own tests cover several copy groups).
+    # Rows of several store batches, joined into one array per column on the way into a DataFrame
+    # (quantdal_core::columns).
     data = ticks(30_000, symbols=[f"S{i:03d}" for i in range(10)], step_ms=7)
     dal.save("ticks", data)
     table = dal.load("ticks")
