@@ -12,8 +12,22 @@ use arrow::compute::concat_batches;
 
 use quantdal_core::{Error, Result};
 
+use crate::errors::from_duckdb;
+use crate::sql::Statement;
+
 /// Bytes of DuckDB's batches joined into one.
 pub const GROUP_BYTES: usize = 4 << 20;
+
+/// Runs `statement` on the prepared `stmt` and streams its result, regrouped.
+pub fn stream<'s>(
+    stmt: &'s mut duckdb::Statement<'_>,
+    statement: &Statement,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + 's> {
+    let batches = stmt
+        .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
+        .map_err(from_duckdb)?;
+    Ok(regrouped(batches.map(|b| b.map_err(from_duckdb))))
+}
 
 /// `batches` joined into batches of about [`GROUP_BYTES`], in order; empty batches are skipped, the first
 /// error ends the iteration.

@@ -254,11 +254,8 @@ impl DuckDbStore {
     ) -> Result<Vec<RecordBatch>> {
         self.blocking(move |conn| {
             let mut stmt = conn.prepare(&statement.sql).map_err(from_duckdb)?;
-            let batches = stmt
-                .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
-                .map_err(from_duckdb)?;
             let mut out = Vec::new();
-            for batch in compact::regrouped(batches.map(|b| b.map_err(from_duckdb))) {
+            for batch in compact::stream(&mut stmt, &statement)? {
                 out.push(conform_batch(&batch?, &schema)?);
             }
             if out.is_empty() {
@@ -511,11 +508,8 @@ impl Store for DuckDbStore {
                     }
                 }
                 let mut stmt = conn.prepare(&statement.sql).map_err(from_duckdb)?;
-                let batches = stmt
-                    .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
-                    .map_err(from_duckdb)?;
                 let mut sent = false;
-                for batch in compact::regrouped(batches.map(|b| b.map_err(from_duckdb))) {
+                for batch in compact::stream(&mut stmt, &statement)? {
                     let batch = batch?;
                     sent = true;
                     // A closed channel means the caller dropped the stream: stop reading.

@@ -29,7 +29,7 @@ use duckdb::Connection;
 use quantdal_core::load::{Order, Query, Scalar};
 use quantdal_core::{Error, Result, TableSpec, TimePrecision};
 
-use crate::compact::regrouped;
+use crate::compact;
 use crate::ddl::quote;
 use crate::errors::from_duckdb;
 use crate::sql::{placeholder, where_clause, Statement};
@@ -607,10 +607,7 @@ pub fn run<C: Deref<Target = Connection> + Send>(
             // Larger than a chunk: streamed as DuckDB returns it, never held.
             let (statement, ..) = reader.select(chunk)?;
             let mut stmt = conn.prepare(&statement.sql).map_err(from_duckdb)?;
-            let batches = stmt
-                .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
-                .map_err(from_duckdb)?;
-            for batch in regrouped(batches.map(|b| b.map_err(from_duckdb))) {
+            for batch in compact::stream(&mut stmt, &statement)? {
                 if !deliver(vec![batch?])? {
                     return Ok(sent);
                 }
@@ -675,11 +672,7 @@ impl ChunkReader<'_> {
         let (statement, series_at, time_at) = self.select(chunk)?;
         let mut stmt = conn.prepare(&statement.sql).map_err(from_duckdb)?;
         // Held whole until it is ordered, so held compact.
-        let batches = stmt
-            .stream_arrow(duckdb::params_from_iter(statement.params.iter()))
-            .map_err(from_duckdb)?;
-        let held =
-            regrouped(batches.map(|b| b.map_err(from_duckdb))).collect::<Result<Vec<_>>>()?;
+        let held = compact::stream(&mut stmt, &statement)?.collect::<Result<Vec<_>>>()?;
         let desc = self.query.order == Order::Desc;
         order_chunk(held, self.ranks, &series_at, time_at, desc)
     }
