@@ -1,7 +1,8 @@
 //! Growth of a PostgreSQL class (docs/benchmarks.md "Storage density and growth", issue 13): DAYS successive
 //! days of ROWS `tick_data` rows (500 symbols, the generator every benchmark uses) saved one day at a time
-//! through `Dal::save`, on a plain table (`timescale: off`: BRIN on time) and, when TIMESCALE_URL is set, on
-//! a TimescaleDB hypertable (chunks of one day). Printed per day: rows/s and the rows already held; at the
+//! through `Dal::save`, on a plain table (`timescale: off`: BRIN on time), on the same with daily native
+//! partitions (`postgres: { partition: 1d }`) and, when TIMESCALE_URL is set, on a TimescaleDB hypertable
+//! (chunks of one day). Printed per day: rows/s and the rows already held; at the
 //! end: bytes per row of the table with its indexes next to zstd Parquet of the same rows, a range load of
 //! the first and the last day, then (TimescaleDB) the same after every chunk is compressed — what the
 //! class's compression policy does to chunks past `compression.after` — and the refresh workflow (truncate,
@@ -24,59 +25,88 @@ use bench_data::{load_day, rate, tick_day, write_parquet, AnyResult};
 const SCHEMA: &str = "quantdal_bench_growth";
 const SYMBOLS: usize = 500;
 
+/// How the class's table is laid out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Plain,
+    Partitioned,
+    Hypertable,
+}
+
 /// The shipped catalog without tick_data's continuous aggregates: their refresh jobs would run in the
-/// background of the measured saves (their cost is the views', measured in tests/tests/timescale.rs).
-fn catalog() -> AnyResult<Catalog> {
+/// background of the measured saves (their cost is the views', measured in tests/tests/timescale.rs). With
+/// `partitioned`, tick_data also gets daily native partitions.
+fn catalog(partitioned: bool) -> AnyResult<Catalog> {
     let yaml = quantdal_core::BUILTIN_TABLE_CONFIG;
     let start = yaml
         .find("rollups: [1m, 5m, 15m, 1h, 4h, 1d]")
         .ok_or("tick_data rollups")?;
     let line_start = yaml[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = start + yaml[start..].find('\n').unwrap_or(yaml.len() - start) + 1;
-    let stripped = format!("{}{}", &yaml[..line_start], &yaml[line_end..]);
+    let mut stripped = format!("{}{}", &yaml[..line_start], &yaml[line_end..]);
+    if partitioned {
+        let anchor = "      tdengine: { database: market, keep: 3650, duration: 10 }\n";
+        let at = stripped
+            .find(anchor)
+            .ok_or("tick_data's tdengine options")?
+            + anchor.len();
+        stripped.insert_str(at, "      postgres: { partition: 1d }\n");
+    }
     Ok(Catalog::from_yaml(&stripped, "<built-in, no rollups>")?)
 }
 
-async fn open(url: &str, timescale: bool, dir: &Path) -> AnyResult<Dal> {
-    let mode = if timescale { "on" } else { "off" };
+async fn open(url: &str, layout: Layout, dir: &Path) -> AnyResult<Dal> {
+    let mode = if layout == Layout::Hypertable {
+        "on"
+    } else {
+        "off"
+    };
     let yaml = format!(
         "version: 1\napplication: quantdal-bench\ntables: table_config.yaml\nstores:\n  pg:\n    kind: postgres\n    url: \"{url}\"\n    schema: {SCHEMA}\n    timescale: {mode}\nroutes:\n  tdengine: pg\n  postgres: pg\n  redis: pg\nmonitoring:\n  enabled: false\n"
     );
     let settings = Settings::from_yaml(&yaml, "<bench>", dir, &|_| None)?;
-    Ok(Dal::from_parts(settings, catalog()?, OpenOptions::default()).await?)
+    Ok(Dal::from_parts(
+        settings,
+        catalog(layout == Layout::Partitioned)?,
+        OpenOptions::default(),
+    )
+    .await?)
 }
 
 async fn admin(url: &str) -> AnyResult<Client> {
     Ok(quantdal_postgres::connect_client(url, "quantdal-bench-admin").await?)
 }
 
-async fn table_bytes(client: &Client, timescale: bool) -> AnyResult<i64> {
-    let sql = if timescale {
-        format!("SELECT hypertable_size('{SCHEMA}.tick_data')::int8")
-    } else {
-        format!("SELECT pg_total_relation_size('{SCHEMA}.tick_data')::int8")
+async fn table_bytes(client: &Client, layout: Layout) -> AnyResult<i64> {
+    let sql = match layout {
+        Layout::Hypertable => format!("SELECT hypertable_size('{SCHEMA}.tick_data')::int8"),
+        Layout::Partitioned => format!(
+            "SELECT sum(pg_total_relation_size(relid))::int8 FROM pg_partition_tree('{SCHEMA}.tick_data')"
+        ),
+        Layout::Plain => format!("SELECT pg_total_relation_size('{SCHEMA}.tick_data')::int8"),
     };
     Ok(client.query_one(&sql, &[]).await?.get(0))
 }
 
 async fn run(
     url: &str,
-    timescale: bool,
+    layout: Layout,
     rows: usize,
     days: usize,
     parquet_bytes: u64,
 ) -> AnyResult<()> {
-    let label = if timescale {
-        "TimescaleDB hypertable"
-    } else {
-        "plain table"
+    let timescale = layout == Layout::Hypertable;
+    let label = match layout {
+        Layout::Hypertable => "TimescaleDB hypertable",
+        Layout::Partitioned => "plain table, daily partitions",
+        Layout::Plain => "plain table",
     };
     let client = admin(url).await?;
     client
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
         .await?;
     let dir = tempfile::tempdir()?;
-    let dal = open(url, timescale, dir.path()).await?;
+    let dal = open(url, layout, dir.path()).await?;
     dal.provision().await?;
     println!("\n{label} ({url})");
     println!("day | rows held before | Dal::save rows/s");
@@ -104,7 +134,7 @@ async fn run(
     client
         .batch_execute(&format!("VACUUM ANALYZE {SCHEMA}.tick_data"))
         .await?;
-    let bytes = table_bytes(&client, timescale).await?;
+    let bytes = table_bytes(&client, layout).await?;
     let mean = later.iter().sum::<f64>() / later.len().max(1) as f64;
     println!(
         "save: day 0 {first:.0} rows/s, later days mean {mean:.0} ({:.2}x), last day {:.0} ({:.2}x)",
@@ -137,7 +167,7 @@ async fn run(
             .await?
             .get(0);
         let compress = t.elapsed();
-        let bytes = table_bytes(&client, true).await?;
+        let bytes = table_bytes(&client, Layout::Hypertable).await?;
         println!(
             "compressed {chunks} chunks in {:.1} s: bytes/row {:.1} = {:.2}x zstd Parquet",
             compress.as_secs_f64(),
@@ -197,9 +227,10 @@ async fn main() -> AnyResult<()> {
     }
     let plain = std::env::var("POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    run(&plain, false, rows, days, parquet_bytes).await?;
+    run(&plain, Layout::Plain, rows, days, parquet_bytes).await?;
+    run(&plain, Layout::Partitioned, rows, days, parquet_bytes).await?;
     if let Ok(url) = std::env::var("TIMESCALE_URL") {
-        run(&url, true, rows, days, parquet_bytes).await?;
+        run(&url, Layout::Hypertable, rows, days, parquet_bytes).await?;
     }
     Ok(())
 }

@@ -117,6 +117,10 @@ pub struct PostgresOptions {
     /// Schema the table lives in (default: the store's schema).
     #[serde(default)]
     pub schema: Option<String>,
+    /// Width of native range partitions on the time column (`1d`, `7d`: whole days) where the class is a
+    /// plain table; a TimescaleDB hypertable's chunks do the same and it ignores this.
+    #[serde(default)]
+    pub partition: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

@@ -25,18 +25,23 @@ pub struct LiveTable {
     pub indexes: Vec<String>,
     /// Primary key columns in key order; empty when there is none.
     pub primary_key: Vec<String>,
+    /// A range-partitioned parent (`relkind = 'p'`).
+    pub partitioned: bool,
 }
 
 /// The live table, or `None` when it does not exist.
 pub async fn live_table(client: &Client, schema: &str, table: &str) -> Result<Option<LiveTable>> {
     let relation = qualified(schema, table);
-    let exists = client
-        .query_one("SELECT to_regclass($1)::oid IS NOT NULL", &[&relation])
+    let kind = client
+        .query_one(
+            "SELECT (SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1))",
+            &[&relation],
+        )
         .await
         .map_err(from_pg)?;
-    if !exists.get::<_, bool>(0) {
+    let Some(relkind) = kind.get::<_, Option<String>>(0) else {
         return Ok(None);
-    }
+    };
     let columns = client
         .query(
             "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull \
@@ -80,6 +85,7 @@ pub async fn live_table(client: &Client, schema: &str, table: &str) -> Result<Op
         columns,
         indexes,
         primary_key,
+        partitioned: relkind == "p",
     }))
 }
 
@@ -226,6 +232,17 @@ pub fn differences(
                  primary key by hand"
                     .into(),
             ),
+        });
+    }
+    let wants_partitions = brin && matches!(crate::partitions::declared(spec), Ok(Some(_)));
+    if wants_partitions && !live.partitioned {
+        out.push(Difference {
+            description: "the class declares postgres.partition but the table is not partitioned".into(),
+            fix: Fix::Manual(format!(
+                "PostgreSQL cannot partition a table in place: create the partitioned table under a new name \
+                 (`table:` in table_config.yaml, then `quantdal provision`), copy the rows (`quantdal copy`), \
+                 then switch; or drop `partition` to keep {table} as it is"
+            )),
         });
     }
     let mut wanted: Vec<(String, String)> = crate::ddl::index_statements(spec, schema, brin)

@@ -108,7 +108,13 @@ pub fn known_at_index_name(spec: &TableSpec) -> Option<String> {
 }
 
 /// Schema, table, indexes and comments: everything but the TimescaleDB part. Each statement is idempotent.
-pub fn table_statements(spec: &TableSpec, schema: &str, brin: bool) -> Vec<String> {
+/// `partitioned`: the table is made a range-partitioned parent on time (crate::partitions).
+pub fn table_statements(
+    spec: &TableSpec,
+    schema: &str,
+    brin: bool,
+    partitioned: bool,
+) -> Vec<String> {
     let table = qualified(schema, &spec.table);
     let mut lines: Vec<String> = spec
         .columns
@@ -130,8 +136,12 @@ pub fn table_statements(spec: &TableSpec, schema: &str, brin: bool) -> Vec<Strin
     let mut out = vec![
         format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema)),
         format!(
-            "CREATE TABLE IF NOT EXISTS {table} (\n{}\n)",
-            lines.join(",\n")
+            "CREATE TABLE IF NOT EXISTS {table} (\n{}\n){}",
+            lines.join(",\n"),
+            partitioned
+                .then(|| crate::partitions::clause(spec))
+                .flatten()
+                .unwrap_or_default()
         ),
     ];
     out.extend(index_statements(spec, schema, brin));

@@ -10,6 +10,7 @@ pub mod copy_in;
 pub mod ddl;
 pub mod decode;
 mod errors;
+pub mod partitions;
 pub mod pool;
 pub mod rollup;
 pub mod sql;
@@ -68,7 +69,11 @@ pub async fn connect_client(url: &str, application_name: &str) -> Result<tokio_p
 /// DDL `provision` would run for `spec` on plain PostgreSQL, for `provision --dry-run` (no connection; the
 /// TimescaleDB statements depend on the server and are listed after, commented).
 pub fn provision_statements(spec: &quantdal_core::TableSpec, schema: &str) -> Vec<String> {
-    let mut out = ddl::table_statements(spec, schema, true);
+    let partitioned = matches!(partitions::declared(spec), Ok(Some(_)));
+    let mut out = ddl::table_statements(spec, schema, true, partitioned);
+    if let Err(e) = partitions::declared(spec) {
+        out.push(format!("-- partitions: {}", e.message()));
+    }
     match ddl::timescale_statements(spec, schema) {
         Ok(ts) if !ts.is_empty() => {
             out.push(

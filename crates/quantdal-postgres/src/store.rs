@@ -3,6 +3,7 @@
 //! loads stream through a portal in chunks decoded straight into Arrow.
 
 mod admin;
+mod partitioned;
 mod versioned;
 
 use std::collections::HashMap;
@@ -96,6 +97,8 @@ pub struct PostgresStore {
     timescale: Mutex<Option<Timescale>>,
     /// Group-commit queues, by qualified table.
     lanes: Mutex<HashMap<String, Arc<GroupLane>>>,
+    /// Partitioned classes' tables and the periods known to have a partition, by qualified table.
+    partitions: Mutex<HashMap<String, partitioned::KnownPartitions>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -145,6 +148,7 @@ impl PostgresStore {
             mode: options.timescale,
             timescale: Mutex::new(None),
             lanes: Mutex::new(HashMap::new()),
+            partitions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -274,6 +278,23 @@ impl PostgresStore {
         let batches = decode_all(rows, schema.clone()).await?;
         tx.commit().await.map_err(from_pg)?;
         Ok(Some(batches))
+    }
+
+    /// An unversioned save: its partitions made sure of, then written through the table's group-commit lane.
+    async fn save_grouped(
+        &self,
+        spec: &Arc<TableSpec>,
+        schema: &str,
+        batch: RecordBatch,
+    ) -> Result<u64> {
+        self.ensure_partitions(spec, schema, &batch).await?;
+        let lane = self.lane(schema, &spec.table)?;
+        let (pool, spec, schema) = (self.pool.clone(), spec.clone(), schema.to_string());
+        lane.save(batch, move |batches| {
+            let (pool, spec, schema) = (pool.clone(), spec.clone(), schema.clone());
+            async move { write_merged(&spec, batches, |b| save_rows(&pool, &spec, &schema, b)).await }
+        })
+        .await
     }
 
     /// The group-commit queue of a table.
@@ -598,6 +619,7 @@ impl Store for PostgresStore {
         let in_use = matches!(timescale, Timescale::InUse(_));
         // Hypertables stand in for the BRIN index; classes that are not hypertables keep it.
         let brin = !(in_use && crate::ddl::wants_hypertable(spec));
+        let partitioned = brin && crate::partitions::declared(spec).map_err(&ctx)?.is_some();
         let ts_statements = if in_use {
             timescale_statements(spec, &schema).map_err(&ctx)?
         } else {
@@ -614,7 +636,7 @@ impl Store for PostgresStore {
                     .await
                     .map_err(from_pg)
                     .map_err(&ctx)?;
-                for stmt in table_statements(spec, &schema, brin) {
+                for stmt in table_statements(spec, &schema, brin, partitioned) {
                     tx.batch_execute(&stmt)
                         .await
                         .map_err(from_pg)
@@ -758,15 +780,13 @@ impl Store for PostgresStore {
         let saved = if spec.versions.is_some() {
             self.save_versioned(spec, &schema, &batch).await
         } else {
-            let lane = self.lane(&schema, &spec.table)?;
-            let (pool, spec, schema) = (self.pool.clone(), spec.clone(), schema.clone());
-            lane.save(batch, move |batches| {
-                let (pool, spec, schema) = (pool.clone(), spec.clone(), schema.clone());
-                async move {
-                    write_merged(&spec, batches, |b| save_rows(&pool, &spec, &schema, b)).await
+            match self.save_grouped(spec, &schema, batch.clone()).await {
+                Err(e) if partitioned::is_missing_partition(&e) => {
+                    self.forget_partitions(&crate::ddl::qualified(&schema, &spec.table));
+                    self.save_grouped(spec, &schema, batch).await
                 }
-            })
-            .await
+                saved => saved,
+            }
         };
         saved.map_err(with_context(spec, &schema, "save"))
     }

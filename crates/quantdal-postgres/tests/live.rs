@@ -311,3 +311,175 @@ async fn round_trip_on_the_live_server() {
         std::panic::resume_unwind(panic);
     }
 }
+
+const PARTITIONED_YAML: &str = r#"
+version: 1
+classes:
+  - name: pxp
+    category: market
+    store: pg
+    table: pxp
+    time: { column: ts, precision: ms }
+    tags: [symbol]
+    columns:
+      - { name: ts, type: TIMESTAMP, nullable: false }
+      - { name: symbol, type: VARCHAR(16), nullable: false }
+      - { name: price, type: DOUBLE, nullable: false }
+      - { name: volume, type: BIGINT, nullable: false }
+      - { name: fee, type: "DECIMAL(12,4)", nullable: true }
+      - { name: meta, type: JSON, nullable: true }
+    options: { postgres: { partition: 1d } }
+  - name: pxq
+    category: market
+    store: pg
+    table: pxq
+    time: { column: ts, precision: ms }
+    tags: [symbol]
+    columns:
+      - { name: ts, type: TIMESTAMP, nullable: false }
+      - { name: symbol, type: VARCHAR(16), nullable: false }
+      - { name: price, type: DOUBLE, nullable: false }
+      - { name: volume, type: BIGINT, nullable: false }
+      - { name: fee, type: "DECIMAL(12,4)", nullable: true }
+      - { name: meta, type: JSON, nullable: true }
+    options: { postgres: { partition: 1d } }
+"#;
+
+/// The partitions of `schema.table`, by name.
+async fn partition_names(admin: &tokio_postgres::Client, schema: &str, table: &str) -> Vec<String> {
+    admin
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace \
+             WHERE n.nspname = $1 AND p.relname = $2 ORDER BY 1",
+            &[&schema, &table],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect()
+}
+
+/// `postgres.partition`: a range-partitioned parent, one partition per day created by the saves that need
+/// it, upserts across partitions, pruned range loads, sizes summed over the partitions, a partition dropped
+/// by hand re-created by the next save, and a plain table of a partitioned class reported by `check`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_class_on_the_live_server() {
+    let Some(url) = url() else { return };
+    let catalog = Catalog::from_yaml(PARTITIONED_YAML, "live").unwrap();
+    let schema = format!("qd_live_part_{}", std::process::id());
+    let store = PostgresStore::open(
+        "pg",
+        PostgresOptions {
+            url: url.clone(),
+            read_url: None,
+            schema: schema.clone(),
+            timescale: TimescaleMode::Off,
+            pool: PoolOptions::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let admin = quantdal_postgres::connect_client(&url, "live-admin")
+        .await
+        .unwrap();
+    let result = async {
+        let pxp = catalog.get("pxp").unwrap().clone();
+        assert_eq!(
+            store.provision(&pxp).await.unwrap(),
+            ProvisionStatus::Created
+        );
+        assert_eq!(
+            store.check(&pxp).await.unwrap(),
+            ProvisionStatus::AlreadyPresent
+        );
+        assert!(
+            partition_names(&admin, &schema, "pxp").await.is_empty(),
+            "no partition before a save"
+        );
+
+        // 2024-01-01 23:59:59.999, 2024-01-02 00:00, 2024-01-03 12:00, for two symbols.
+        let times = [1_704_153_599_999, 1_704_153_600_000, 1_704_283_200_000];
+        let rows: Vec<(i64, &str, f64, i64, Option<i128>)> = times
+            .iter()
+            .flat_map(|&t| [(t, "A", 1.0, 10, None), (t, "B", 2.0, 20, Some(12_345))])
+            .collect();
+        assert_eq!(store.save(&pxp, px_batch(&pxp, &rows)).await.unwrap(), 6);
+        assert_eq!(
+            partition_names(&admin, &schema, "pxp").await,
+            ["pxp_p20240101", "pxp_p20240102", "pxp_p20240103"]
+        );
+        // The same keys again with new prices: an upsert across three partitions, still six rows.
+        let repriced: Vec<_> = rows
+            .iter()
+            .map(|r| (r.0, r.1, r.2 + 0.5, r.3, r.4))
+            .collect();
+        assert_eq!(
+            store.save(&pxp, px_batch(&pxp, &repriced)).await.unwrap(),
+            6
+        );
+        assert_eq!(store.count(&pxp).await.unwrap(), 6);
+        let day2 = all(
+            &store,
+            &pxp,
+            Load::all()
+                .since(quantdal_core::Timestamp::from_millis(1_704_153_600_000).unwrap())
+                .until(quantdal_core::Timestamp::from_millis(1_704_240_000_000).unwrap()),
+        )
+        .await;
+        let prices: Vec<f64> = day2
+            .iter()
+            .flat_map(|b| b.column(2).as_primitive::<Float64Type>().values().to_vec())
+            .collect();
+        assert_eq!(prices, [1.5, 2.5], "day 2 only, repriced");
+
+        let report = store.storage(std::slice::from_ref(&pxp)).await.unwrap();
+        let sized = report.tables.iter().find(|t| t.class == "pxp").unwrap();
+        assert!(
+            sized.table_bytes.unwrap() > 0 && sized.index_bytes.unwrap() > 0,
+            "{sized:?}"
+        );
+        assert!(
+            report.undeclared.iter().all(|t| !t.starts_with("pxp_p")),
+            "partitions are not undeclared tables: {:?}",
+            report.undeclared
+        );
+
+        // A partition dropped by hand: the next save into its day makes it again.
+        admin
+            .batch_execute(&format!("DROP TABLE \"{schema}\".pxp_p20240103"))
+            .await
+            .unwrap();
+        let late = [(times[2], "A", 3.0, 30, None)];
+        assert_eq!(store.save(&pxp, px_batch(&pxp, &late)).await.unwrap(), 1);
+        assert_eq!(partition_names(&admin, &schema, "pxp").await.len(), 3);
+        assert_eq!(store.count(&pxp).await.unwrap(), 5);
+
+        // A plain table made before the class declared partitions: saves go in, `check` says what differs.
+        let pxq = catalog.get("pxq").unwrap().clone();
+        admin
+            .batch_execute(&format!(
+                "CREATE TABLE \"{schema}\".pxq (ts timestamp(3) with time zone NOT NULL, symbol varchar(16) \
+                 NOT NULL, price double precision NOT NULL, volume bigint NOT NULL, fee numeric(12,4), meta \
+                 jsonb, PRIMARY KEY (symbol, ts))"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(store.save(&pxq, px_batch(&pxq, &rows)).await.unwrap(), 6);
+        match store.check(&pxq).await.unwrap() {
+            ProvisionStatus::Drift(d) => {
+                assert!(d.iter().any(|x| x.contains("not partitioned")), "{d:?}")
+            }
+            other => panic!("expected drift, got {other:?}"),
+        }
+    };
+    let outcome = std::panic::AssertUnwindSafe(result).catch_unwind().await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

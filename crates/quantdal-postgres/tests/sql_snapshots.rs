@@ -18,7 +18,7 @@ fn shipped_catalog() -> Catalog {
 fn ddl_of_every_shipped_class() {
     let catalog = shipped_catalog();
     for spec in catalog.classes() {
-        let mut text = ddl::table_statements(spec, "quantdal", true).join(";\n");
+        let mut text = ddl::table_statements(spec, "quantdal", true, false).join(";\n");
         match ddl::timescale_statements(spec, "quantdal") {
             Ok(ts) if !ts.is_empty() => {
                 text.push_str(";\n-- TimescaleDB:\n");

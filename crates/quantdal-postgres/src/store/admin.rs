@@ -548,7 +548,10 @@ pub(crate) async fn storage(
             let row = conn
                 .client
                 .query_one(
-                    "SELECT pg_table_size(CAST(CAST($1 AS text) AS regclass)), pg_indexes_size(CAST(CAST($1 AS text) AS regclass))",
+                    // A partitioned parent holds nothing itself: its bytes are its partitions'.
+                    "SELECT CAST(sum(pg_table_size(r)) AS bigint), CAST(sum(pg_indexes_size(r)) AS bigint) \
+                     FROM (SELECT relid AS r FROM pg_partition_tree(CAST(CAST($1 AS text) AS regclass)) \
+                           UNION SELECT CAST(CAST($1 AS text) AS regclass)) AS t",
                     &[&name],
                 )
                 .await
@@ -570,8 +573,10 @@ pub(crate) async fn storage(
         let rows = conn
             .client
             .query(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 \
-                 AND table_type = 'BASE TABLE' ORDER BY table_name",
+                "SELECT table_name FROM information_schema.tables t WHERE table_schema = $1 \
+                 AND table_type = 'BASE TABLE' AND NOT EXISTS (SELECT 1 FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = t.table_schema \
+                 AND c.relname = t.table_name AND c.relispartition) ORDER BY table_name",
                 &[schema],
             )
             .await
