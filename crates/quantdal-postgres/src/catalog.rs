@@ -29,17 +29,22 @@ pub struct LiveTable {
     pub partitioned: bool,
 }
 
-/// The live table, or `None` when it does not exist.
-pub async fn live_table(client: &Client, schema: &str, table: &str) -> Result<Option<LiveTable>> {
-    let relation = qualified(schema, table);
-    let kind = client
+/// `pg_class.relkind` of a relation (`r` table, `p` partitioned parent…), or `None` when there is none.
+pub async fn relation_kind(client: &Client, relation: &str) -> Result<Option<String>> {
+    Ok(client
         .query_one(
             "SELECT (SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1))",
             &[&relation],
         )
         .await
-        .map_err(from_pg)?;
-    let Some(relkind) = kind.get::<_, Option<String>>(0) else {
+        .map_err(from_pg)?
+        .get(0))
+}
+
+/// The live table, or `None` when it does not exist.
+pub async fn live_table(client: &Client, schema: &str, table: &str) -> Result<Option<LiveTable>> {
+    let relation = qualified(schema, table);
+    let Some(relkind) = relation_kind(client, &relation).await? else {
         return Ok(None);
     };
     let columns = client

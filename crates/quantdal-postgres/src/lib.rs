@@ -69,9 +69,9 @@ pub async fn connect_client(url: &str, application_name: &str) -> Result<tokio_p
 /// DDL `provision` would run for `spec` on plain PostgreSQL, for `provision --dry-run` (no connection; the
 /// TimescaleDB statements depend on the server and are listed after, commented).
 pub fn provision_statements(spec: &quantdal_core::TableSpec, schema: &str) -> Vec<String> {
-    let partitioned = matches!(partitions::declared(spec), Ok(Some(_)));
-    let mut out = ddl::table_statements(spec, schema, true, partitioned);
-    if let Err(e) = partitions::declared(spec) {
+    let declared = partitions::declared(spec);
+    let mut out = ddl::table_statements(spec, schema, true, matches!(declared, Ok(Some(_))));
+    if let Err(e) = &declared {
         out.push(format!("-- partitions: {}", e.message()));
     }
     match ddl::timescale_statements(spec, schema) {

@@ -100,6 +100,46 @@ fn px_batch(spec: &TableSpec, rows: &[(i64, &str, f64, i64, Option<i128>)]) -> R
     RecordBatch::try_new(spec.arrow_schema(), columns).unwrap()
 }
 
+/// The store on `schema`, and an admin connection outside it.
+async fn open(
+    url: &str,
+    schema: &str,
+    timescale: TimescaleMode,
+) -> (PostgresStore, tokio_postgres::Client) {
+    let store = PostgresStore::open(
+        "pg",
+        PostgresOptions {
+            url: url.to_string(),
+            read_url: None,
+            schema: schema.to_string(),
+            timescale,
+            pool: PoolOptions::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let admin = quantdal_postgres::connect_client(url, "live-admin")
+        .await
+        .unwrap();
+    (store, admin)
+}
+
+/// Runs a test's body, drops its schema whatever happened, then reports the body's panic.
+async fn dropping_schema(
+    admin: &tokio_postgres::Client,
+    schema: &str,
+    body: impl std::future::Future<Output = ()>,
+) {
+    let outcome = std::panic::AssertUnwindSafe(body).catch_unwind().await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 async fn all(store: &PostgresStore, spec: &Arc<TableSpec>, load: Load) -> Vec<RecordBatch> {
     let q = load.resolve(spec).unwrap();
     store
@@ -116,21 +156,7 @@ async fn round_trip_on_the_live_server() {
     let Some(url) = url() else { return };
     let catalog = Catalog::from_yaml(YAML, "live").unwrap();
     let schema = format!("qd_live_{}", std::process::id());
-    let store = PostgresStore::open(
-        "pg",
-        PostgresOptions {
-            url: url.clone(),
-            read_url: None,
-            schema: schema.clone(),
-            timescale: TimescaleMode::Auto,
-            pool: PoolOptions::default(),
-        },
-    )
-    .await
-    .unwrap();
-    let admin = quantdal_postgres::connect_client(&url, "live-admin")
-        .await
-        .unwrap();
+    let (store, admin) = open(&url, &schema, TimescaleMode::Auto).await;
     let result = async {
         let px = catalog.get("px").unwrap().clone();
         let days = catalog.get("days").unwrap().clone();
@@ -301,15 +327,7 @@ async fn round_trip_on_the_live_server() {
             .unwrap();
         assert_eq!(removed, 1);
     };
-    // Drop the schema whatever happened, then report.
-    let outcome = std::panic::AssertUnwindSafe(result).catch_unwind().await;
-    admin
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .await
-        .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    dropping_schema(&admin, &schema, result).await;
 }
 
 const PARTITIONED_YAML: &str = r#"
@@ -369,21 +387,7 @@ async fn partitioned_class_on_the_live_server() {
     let Some(url) = url() else { return };
     let catalog = Catalog::from_yaml(PARTITIONED_YAML, "live").unwrap();
     let schema = format!("qd_live_part_{}", std::process::id());
-    let store = PostgresStore::open(
-        "pg",
-        PostgresOptions {
-            url: url.clone(),
-            read_url: None,
-            schema: schema.clone(),
-            timescale: TimescaleMode::Off,
-            pool: PoolOptions::default(),
-        },
-    )
-    .await
-    .unwrap();
-    let admin = quantdal_postgres::connect_client(&url, "live-admin")
-        .await
-        .unwrap();
+    let (store, admin) = open(&url, &schema, TimescaleMode::Off).await;
     let result = async {
         let pxp = catalog.get("pxp").unwrap().clone();
         assert_eq!(
@@ -474,12 +478,5 @@ async fn partitioned_class_on_the_live_server() {
             other => panic!("expected drift, got {other:?}"),
         }
     };
-    let outcome = std::panic::AssertUnwindSafe(result).catch_unwind().await;
-    admin
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .await
-        .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    dropping_schema(&admin, &schema, result).await;
 }

@@ -42,17 +42,11 @@ impl PostgresStore {
         let mut conn = self.conn().await?;
         let client = &mut conn.client;
         if partitioned.is_none() {
-            let row = client
-                .query_one(
-                    "SELECT (SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass($1))",
-                    &[&table],
-                )
-                .await
-                .map_err(from_pg)?;
-            match row.get::<_, Option<bool>>(0) {
+            match crate::catalog::relation_kind(client, &table).await? {
                 // No table yet: the save itself reports it.
                 None => return Ok(()),
-                Some(is_parent) => {
+                Some(kind) => {
+                    let is_parent = kind == "p";
                     self.remember(&table, |known| known.partitioned = Some(is_parent))?;
                     if !is_parent {
                         return Ok(());
