@@ -703,6 +703,8 @@ impl Store for PostgresStore {
     async fn check(&self, spec: &Arc<TableSpec>) -> Result<ProvisionStatus> {
         let schema = self.schema_of(spec).to_string();
         let ctx = with_context(spec, &schema, "check");
+        // A bad `postgres.partition` is reported here too, not only when provisioning.
+        crate::partitions::declared(spec).map_err(&ctx)?;
         let conn = self.conn().await.map_err(&ctx)?;
         let in_use = matches!(
             self.detect_timescale(&conn.client, false)

@@ -460,6 +460,23 @@ async fn partitioned_class_on_the_live_server() {
         assert_eq!(partition_names(&admin, &schema, "pxp").await.len(), 3);
         assert_eq!(store.count(&pxp).await.unwrap(), 5);
 
+        // A width that is not whole days: `check` refuses it as a config error naming the class.
+        let bad = Catalog::from_yaml(
+            &PARTITIONED_YAML.replace("partition: 1d", "partition: 6h"),
+            "live",
+        )
+        .unwrap()
+        .get("pxp")
+        .unwrap()
+        .clone();
+        let refused = store.check(&bad).await.unwrap_err();
+        assert_eq!(
+            refused.kind(),
+            quantdal_core::ErrorKind::Config,
+            "{refused}"
+        );
+        assert_eq!(refused.class(), Some("pxp"));
+
         // A plain table made before the class declared partitions: saves go in, `check` says what differs.
         let pxq = catalog.get("pxq").unwrap().clone();
         admin
