@@ -162,9 +162,7 @@ pub fn partition_name(spec: &TableSpec, start: i64) -> String {
     while !table.is_char_boundary(end) {
         end -= 1;
     }
-    let hash = table.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = crate::ddl::stable_hash(&[table]);
     format!("{}_{:08x}_p{day}", &table[..end], hash as u32)
 }
 

@@ -383,21 +383,12 @@ pub fn copy_in(spec: &TableSpec, target: &str) -> String {
 /// Name of the per-session staging table of a class. It carries a hash of the column layout, so a migrated
 /// table gets a fresh one instead of a stale copy.
 pub fn staging_name(spec: &TableSpec, schema: &str) -> String {
-    // FNV-1a: stable across runs and builds (std's hasher is seeded per process).
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    feed(schema.as_bytes());
-    feed(spec.table.as_bytes());
+    let mut parts: Vec<String> = vec![schema.to_string(), spec.table.clone()];
     for c in &spec.columns {
-        feed(c.name.as_bytes());
-        feed(c.data_type.to_string().as_bytes());
+        parts.push(c.name.clone());
+        parts.push(c.data_type.to_string());
     }
-    format!("qd_stage_{hash:016x}")
+    format!("qd_stage_{:016x}", crate::ddl::stable_hash(&parts))
 }
 
 /// `CREATE TEMP TABLE` for the staging table: the class's columns without constraints, emptied at commit.
