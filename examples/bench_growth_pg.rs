@@ -95,7 +95,6 @@ async fn run(
     days: usize,
     parquet_bytes: u64,
 ) -> AnyResult<()> {
-    let timescale = layout == Layout::Hypertable;
     let label = match layout {
         Layout::Hypertable => "TimescaleDB hypertable",
         Layout::Partitioned => "plain table, daily partitions",
@@ -155,7 +154,7 @@ async fn run(
         rate(n0, t0),
         rate(n1, t1)
     );
-    if timescale {
+    if layout == Layout::Hypertable {
         let t = Instant::now();
         let chunks: i64 = client
             .query_one(

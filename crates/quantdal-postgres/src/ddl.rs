@@ -104,11 +104,16 @@ pub fn stable_hash<S: AsRef<str>>(parts: &[S]) -> u64 {
 
 /// PostgreSQL cuts identifiers at 63 bytes; cut on a char boundary ourselves so names stay predictable.
 fn truncate_ident(name: &str) -> String {
-    let mut end = name.len().min(63);
+    ident_prefix(name, 63).to_string()
+}
+
+/// At most `max_bytes` of `name`, cut on a char boundary.
+pub fn ident_prefix(name: &str, max_bytes: usize) -> &str {
+    let mut end = name.len().min(max_bytes);
     while !name.is_char_boundary(end) {
         end -= 1;
     }
-    name[..end].to_string()
+    &name[..end]
 }
 
 /// The index on `_known_at` of a versioned table: a save reads the newest stamp from it.

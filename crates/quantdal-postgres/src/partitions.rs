@@ -158,12 +158,12 @@ pub fn partition_name(spec: &TableSpec, start: i64) -> String {
     if table.len() <= 53 {
         return format!("{table}_p{day}");
     }
-    let mut end = 40;
-    while !table.is_char_boundary(end) {
-        end -= 1;
-    }
     let hash = crate::ddl::stable_hash(&[table]);
-    format!("{}_{:08x}_p{day}", &table[..end], hash as u32)
+    format!(
+        "{}_{:08x}_p{day}",
+        crate::ddl::ident_prefix(table, 40),
+        hash as u32
+    )
 }
 
 /// `PARTITION BY RANGE (<time>)` for the table's CREATE statement.
