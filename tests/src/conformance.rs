@@ -486,6 +486,59 @@ pub async fn save_report_and_upsert(dal: &Dal) {
     }
 }
 
+/// Series that move forward out of step, as a live feed's do: one series' batch starts before another's
+/// newest tick but after its own. Such a batch adds rows; one that reaches back into its own series (an
+/// identical re-save, a changed row, a row between held ones, a row after a delete) replaces by key.
+pub async fn upsert_with_series_out_of_step(dal: &Dal) {
+    let (a, b) = ("600000.SH", "000001.SZ");
+    let run = |symbol: &str, from: i64, n: i64, price: f64| -> Vec<Tick> {
+        (0..n)
+            .map(|i| Tick::new(symbol, T0 + (from + i) * 1_000, price + i as f64, i + 1))
+            .collect()
+    };
+    let steps = [
+        (
+            [run(a, 0, 5, 10.0), run(b, 100, 5, 20.0)].concat(),
+            "first save",
+            10,
+        ),
+        (run(a, 5, 5, 15.0), "A behind B's newest, after its own", 15),
+        (run(a, 5, 5, 15.0), "an identical re-save", 15),
+        (
+            [run(a, 7, 1, 99.0), run(a, 10, 1, 30.0)].concat(),
+            "A's 7 changed, 10 new",
+            16,
+        ),
+        (run(b, 50, 1, 5.0), "B between held rows", 17),
+        (
+            [run(b, 105, 3, 25.0), run(a, 11, 2, 40.0)].concat(),
+            "both after their own",
+            22,
+        ),
+    ];
+    let mut model = BTreeMap::new();
+    for (rows, what, held) in steps {
+        let report = save(dal, "ticks", &ticks_batch(&rows)).await;
+        assert_eq!(report.rows, rows.len() as u64, "{what}");
+        model.extend(rows.into_iter().map(|t| (t.key(), t)));
+        assert_eq!(all_ticks(dal).await, model_rows(&model), "after: {what}");
+        assert_eq!(count(dal, "ticks").await, held, "count after: {what}");
+    }
+
+    let gone = delete(dal, "ticks", Load::all().symbols([a]).since(at(T0 + 8_000))).await;
+    assert_eq!(gone, 5, "A's 8 to 12 deleted");
+    model.retain(|(symbol, ts), _| !(symbol == a && *ts >= T0 + 8_000));
+    let again = run(a, 8, 3, 50.0);
+    save(dal, "ticks", &ticks_batch(&again)).await;
+    model.extend(again.into_iter().map(|t| (t.key(), t)));
+    assert_eq!(
+        all_ticks(dal).await,
+        model_rows(&model),
+        "re-saved after a delete"
+    );
+    assert_eq!(count(dal, "ticks").await, 20);
+}
+
 // ------------------------------------------------------------------------------------------------------
 // 3. load
 // ------------------------------------------------------------------------------------------------------
@@ -3690,6 +3743,7 @@ where
     }
     each!(
         save_report_and_upsert,
+        upsert_with_series_out_of_step,
         load_by_range,
         load_by_symbols,
         load_projection_and_schema,

@@ -67,6 +67,7 @@ macro_rules! conformance_tests {
     ($harness:path) => {
         $crate::__conformance_test!(unprovisioned $harness, provision_is_idempotent);
         $crate::__conformance_test!(provisioned $harness, save_report_and_upsert);
+        $crate::__conformance_test!(provisioned $harness, upsert_with_series_out_of_step);
         $crate::__conformance_test!(provisioned $harness, load_by_range);
         $crate::__conformance_test!(provisioned $harness, load_by_symbols);
         $crate::__conformance_test!(provisioned $harness, load_projection_and_schema);

@@ -28,7 +28,7 @@ async fn run_all_on_fresh_files() {
         async move { embedded_dal(&dir).await }
     })
     .await;
-    assert_eq!(next.load(Ordering::SeqCst), 28, "one fresh Dal per check");
+    assert_eq!(next.load(Ordering::SeqCst), 29, "one fresh Dal per check");
 }
 
 /// DuckDB-specific: the DDL uses the exact-precision timestamp types; classes whose key holds the time column
@@ -489,4 +489,39 @@ classes:
             "{text}"
         );
     }
+}
+
+/// Size of `test.duckdb.wal` after one save of 50,000 ticks into a store with this `checkpoint_threshold`.
+async fn log_after_a_save(threshold: &str) -> u64 {
+    use quantdal_tests::fixtures::{ticks_batch, Tick};
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let dal = quantdal_tests::fixture_dal(
+        &format!("kind: duckdb\npath: test.duckdb\ncheckpoint_threshold: {threshold}"),
+        dir.path(),
+    )
+    .await;
+    dal.provision().await.expect("provision");
+    let rows: Vec<Tick> = (0..50_000)
+        .map(|i| Tick::new(&format!("S{:03}", i % 100), 1_704_159_000_000 + i, 10.0, 1))
+        .collect();
+    dal.save("ticks", &ticks_batch(&rows)).await.expect("save");
+    let log = std::fs::metadata(dir.path().join("test.duckdb.wal")).map_or(0, |m| m.len());
+    dal.close().await.expect("close");
+    log
+}
+
+/// `checkpoint_threshold` reaches DuckDB: a save that takes the write-ahead log past it is folded into the
+/// file before the save returns; under a larger threshold the log keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoint_threshold_decides_when_a_commit_checkpoints() {
+    let kept = log_after_a_save("1GB").await;
+    let folded = log_after_a_save("256KB").await;
+    assert!(
+        kept > 1 << 20,
+        "a 1GB threshold keeps the save in the log ({kept} bytes)"
+    );
+    assert!(
+        folded < kept / 10,
+        "a 256KB threshold checkpoints at the commit ({folded} bytes left against {kept})"
+    );
 }

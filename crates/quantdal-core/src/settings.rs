@@ -151,6 +151,8 @@ struct RawStore {
     #[serde(default)]
     memory_limit: Option<String>,
     #[serde(default)]
+    checkpoint_threshold: Option<String>,
+    #[serde(default)]
     order_chunk_rows: Option<u64>,
     #[serde(default)]
     pool_size: Option<u32>,
@@ -211,6 +213,8 @@ pub struct StoreSettings {
     pub read_only: bool,
     pub threads: Option<u32>,
     pub memory_limit: Option<String>,
+    /// Embedded store: the write-ahead log size at which a commit checkpoints (DuckDB's setting).
+    pub checkpoint_threshold: Option<String>,
     /// Embedded store: rows an ordered load puts in order at a time (its memory), see
     /// `quantdal_duckdb::ordered`.
     pub order_chunk_rows: Option<u64>,
@@ -243,6 +247,7 @@ impl StoreSettings {
             read_only: false,
             threads: None,
             memory_limit: None,
+            checkpoint_threshold: None,
             order_chunk_rows: None,
             pool_size: None,
             url: None,
@@ -610,6 +615,7 @@ impl Settings {
                 read_only: s.read_only.unwrap_or(false),
                 threads: s.threads,
                 memory_limit: expand(&f("memory_limit"), &s.memory_limit)?,
+                checkpoint_threshold: expand(&f("checkpoint_threshold"), &s.checkpoint_threshold)?,
                 order_chunk_rows: s.order_chunk_rows,
                 pool_size: s.pool_size,
                 // A TDengine `dsn` is its connection string: keep it in `url` so the store can reach it
@@ -812,6 +818,7 @@ fn check_store_fields(s: &StoreSettings, raw: &RawStore) -> Result<(), String> {
     mark("read_only", raw.read_only.is_some());
     mark("threads", raw.threads.is_some());
     mark("memory_limit", raw.memory_limit.is_some());
+    mark("checkpoint_threshold", raw.checkpoint_threshold.is_some());
     mark("order_chunk_rows", raw.order_chunk_rows.is_some());
     mark("pool_size", raw.pool_size.is_some());
     mark("url", raw.url.is_some());
@@ -831,6 +838,7 @@ fn check_store_fields(s: &StoreSettings, raw: &RawStore) -> Result<(), String> {
             "read_only",
             "threads",
             "memory_limit",
+            "checkpoint_threshold",
             "order_chunk_rows",
             "pool_size",
             "spool",

@@ -463,6 +463,28 @@ fn field_not_valid_for_the_kind() {
 }
 
 #[test]
+fn checkpoint_threshold_is_an_embedded_setting() {
+    let yaml = STORES.replace(
+        "    path: data/main.duckdb",
+        "    path: data/main.duckdb\n    checkpoint_threshold: ${QD_CKPT:-128MB}",
+    );
+    let s = settings(&yaml, &no_env).unwrap();
+    assert_eq!(
+        s.stores["main"].checkpoint_threshold.as_deref(),
+        Some("128MB")
+    );
+    let on_postgres = STORES.replace(
+        "    kind: duckdb\n    path: data/main.duckdb",
+        "    kind: postgres\n    url: postgres://localhost/db\n    checkpoint_threshold: 64MB",
+    );
+    assert_config(
+        &settings_err(&on_postgres, &no_env),
+        SETTINGS_FILE,
+        &["`checkpoint_threshold` is not a setting of a postgres store"],
+    );
+}
+
+#[test]
 fn missing_required_field() {
     let err = settings_err(&STORES.replace("    path: data/main.duckdb\n", ""), &no_env);
     assert_config(&err, SETTINGS_FILE, &["stores.main", "needs `path`"]);

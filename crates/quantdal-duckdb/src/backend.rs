@@ -66,6 +66,10 @@ impl Backend for DuckDbBackend {
                 .memory_limit
                 .clone()
                 .or(DuckDbOptions::default().memory_limit),
+            checkpoint_threshold: store
+                .checkpoint_threshold
+                .clone()
+                .or(DuckDbOptions::default().checkpoint_threshold),
             order_chunk_rows: store
                 .order_chunk_rows
                 .unwrap_or(DuckDbOptions::default().order_chunk_rows),

@@ -16,8 +16,6 @@
 //! classes, a limit, series types without an exact bound), keep DuckDB's `ORDER BY`, bounded by its
 //! `memory_limit` (it spills).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Deref;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
@@ -32,6 +30,7 @@ use quantdal_core::{Error, Result, TableSpec, TimePrecision};
 use crate::compact;
 use crate::ddl::quote;
 use crate::errors::from_duckdb;
+use crate::short_hash::ShortKeyMap;
 use crate::sql::{placeholder, where_clause, Statement};
 
 /// Rows an ordered load holds at a time, unless one series alone is larger: two chunks of half this, read
@@ -346,10 +345,10 @@ fn lexicographic(
 /// Ranks of the plan's series. One string column (the usual `symbol`) is looked up by value, remembering
 /// the last one (rows of a series mostly come together); other shapes go through their row encoding.
 enum Ranks {
-    Text(HashMap<String, u32, BuildHasherDefault<Fnv>>),
+    Text(ShortKeyMap<String, u32>),
     Rows {
         converter: RowConverter,
-        rank: HashMap<Box<[u8]>, u32, BuildHasherDefault<Fnv>>,
+        rank: ShortKeyMap<Box<[u8]>, u32>,
     },
 }
 
@@ -409,27 +408,6 @@ impl Ranks {
             }
         }
         Ok(())
-    }
-}
-
-/// FNV-1a: series keys are a few bytes, where SipHash's setup dominates.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
     }
 }
 

@@ -21,6 +21,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use crate::ddl::{self, quote, Layout};
 use crate::errors::from_duckdb;
 use crate::pool::Pool;
+use crate::series_bounds::{SeriesBounds, SeriesTimes};
 use crate::sql::{self, Bound};
 use crate::{split_rows, strip_timezones, ARROW_SCAN};
 
@@ -40,6 +41,8 @@ pub(crate) struct TableState {
     /// Every row held has its time at or before this (class ticks; days for DATE). Exact after saves, an
     /// upper bound after deletes; `None` when unknown or empty.
     max_time: Option<i64>,
+    /// The same bound per series (series layout).
+    series: SeriesBounds,
 }
 
 impl TableState {
@@ -50,7 +53,17 @@ impl TableState {
             layout: Some(layout),
             empty: true,
             max_time: None,
+            series: SeriesBounds::starting_at(None),
         };
+    }
+
+    /// After a failed write, what it may have left is unknown (a commit can fail after its rows reached the
+    /// file): the rest of the group deletes before inserting, and the next group reads the table again.
+    fn distrust(&mut self) {
+        self.known = false;
+        self.empty = false;
+        self.max_time = None;
+        self.series = SeriesBounds::starting_at(Some(i64::MAX));
     }
 
     /// Forget everything (the table was changed in a way not tracked, e.g. migrated).
@@ -193,6 +206,7 @@ fn read_state(conn: &Connection, spec: &TableSpec) -> Result<TableState> {
         layout: Some(layout),
         empty,
         max_time,
+        series: SeriesBounds::starting_at(max_time),
     })
 }
 
@@ -275,6 +289,20 @@ fn write(
     state: &mut TableState,
     batch: &RecordBatch,
 ) -> Result<()> {
+    let written = write_layout(conn, parallelism, spec, state, batch);
+    if written.is_err() {
+        state.distrust();
+    }
+    written
+}
+
+fn write_layout(
+    conn: &Connection,
+    parallelism: usize,
+    spec: &TableSpec,
+    state: &mut TableState,
+    batch: &RecordBatch,
+) -> Result<()> {
     if spec.versions.is_some() {
         // Revisions append; none of the layouts' replace-by-key paths apply.
         return crate::versioned::save(conn, parallelism, spec, batch);
@@ -308,13 +336,25 @@ fn write(
         })?;
         Ok(())
     };
-    // A series table that is empty, or holds nothing at or after the batch's first time, cannot hold any of
-    // its keys: appending is the whole save (the live feed's and the daily import's case).
+    // Tracked per series up to a group's size: a larger batch (a file's import) would spend more on the
+    // per-row bookkeeping than it can save, and resets the bounds to the table's instead.
+    let series_times = match (layout, time_index) {
+        (Layout::Series, Some(i)) if batch.num_rows() <= GROUP_ROWS => {
+            SeriesTimes::of(spec, batch, i)?
+        }
+        _ => None,
+    };
+    // A series table that is empty, or holds nothing at or after the batch's first time, or whose every
+    // series holds nothing at or after the batch's first time of that series, cannot hold any of its keys:
+    // appending is the whole save (the daily import's case, and the live feed's).
     let appends = state.empty
         || match (state.max_time, time_range) {
             (Some(max), Some((first, _))) => first > max,
             _ => false,
-        };
+        }
+        || series_times
+            .as_ref()
+            .is_some_and(|s| state.series.all_newer(s));
     if layout != Layout::Series || appends {
         insert()?;
     } else {
@@ -344,6 +384,10 @@ fn write(
     state.empty = false;
     if let Some((_, last)) = time_range {
         state.max_time = Some(state.max_time.map_or(last, |m| m.max(last)));
+    }
+    match &series_times {
+        Some(s) => state.series.record(s, state.max_time),
+        None => state.series = SeriesBounds::starting_at(state.max_time),
     }
     Ok(())
 }
