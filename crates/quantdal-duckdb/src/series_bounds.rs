@@ -13,9 +13,10 @@ use quantdal_core::{Result, TableSpec};
 
 use crate::short_hash::ShortKeyMap;
 
-/// Series remembered at most (each costs its encoded key and a time). Past it, the map is cleared and the
-/// floor raised to the table's newest time, which bounds every series.
-const MAX_SERIES: usize = 1_000_000;
+/// Series remembered per table at most: about 64 bytes each (the encoded key, a time, the map's slot), so at
+/// most ~17 MB a table. Past it, the map is cleared and the floor raised to the table's newest time, which
+/// bounds every series: saves stay correct and only lose the shortcut until the map fills again.
+const MAX_SERIES: usize = 262_144;
 
 /// Upper bounds on the time of every row held, per series. Exact after saves; still bounds after deletes.
 #[derive(Debug, Default)]
