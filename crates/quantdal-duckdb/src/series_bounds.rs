@@ -158,6 +158,15 @@ mod tests {
     }
 
     #[test]
+    fn bounds_at_the_largest_time_never_prove_an_append() {
+        // What the writer keeps after a failed write, until it reads the table again.
+        let mut bounds = SeriesBounds::starting_at(Some(i64::MAX));
+        bounds.record(&times(&["A"], &[5]), Some(i64::MAX));
+        assert!(!bounds.all_newer(&times(&["A"], &[6])));
+        assert!(!bounds.all_newer(&times(&["B"], &[i64::MAX - 1])));
+    }
+
+    #[test]
     fn a_full_map_falls_back_to_the_table_bound() {
         let mut bounds = SeriesBounds::starting_at(None);
         bounds.newest = (0..MAX_SERIES as u32)

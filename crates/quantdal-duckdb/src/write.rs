@@ -58,11 +58,12 @@ impl TableState {
     }
 
     /// After a failed write, what it may have left is unknown (a commit can fail after its rows reached the
-    /// file): the rest of the group deletes before inserting, and the next group reads the table again.
+    /// file): bounds at the largest time make the rest of the group delete before inserting (no save can
+    /// lower them), and the next group reads the table again.
     fn distrust(&mut self) {
         self.known = false;
         self.empty = false;
-        self.max_time = None;
+        self.max_time = Some(i64::MAX);
         self.series = SeriesBounds::starting_at(Some(i64::MAX));
     }
 
