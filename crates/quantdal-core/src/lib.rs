@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod columns;
 pub mod error;
 pub mod eval;
+pub mod fnv;
 pub mod group;
 pub mod kline;
 pub mod load;

@@ -14,7 +14,6 @@ pub mod lake;
 mod ordered;
 mod pool;
 mod series_bounds;
-mod short_hash;
 mod sql;
 mod versioned;
 mod write;

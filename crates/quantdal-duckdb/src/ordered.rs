@@ -24,13 +24,13 @@ use arrow::datatypes::{DataType, Int64Type};
 use arrow_row::{RowConverter, SortField};
 use duckdb::types::Value as DuckValue;
 use duckdb::Connection;
+use quantdal_core::fnv::ShortKeyMap;
 use quantdal_core::load::{Order, Query, Scalar};
 use quantdal_core::{Error, Result, TableSpec, TimePrecision};
 
 use crate::compact;
 use crate::ddl::quote;
 use crate::errors::from_duckdb;
-use crate::short_hash::ShortKeyMap;
 use crate::sql::{placeholder, where_clause, Statement};
 
 /// Rows an ordered load holds at a time, unless one series alone is larger: two chunks of half this, read

@@ -6,12 +6,12 @@
 //! each group commit then paid a delete joining the batch against the table's recent rows.
 
 use arrow::array::{AsArray, RecordBatch};
+use arrow::buffer::ScalarBuffer;
 use arrow::compute;
 use arrow::datatypes::{DataType, Int64Type};
 use arrow_row::{RowConverter, Rows, SortField};
+use quantdal_core::fnv::ShortKeyMap;
 use quantdal_core::{Result, TableSpec};
-
-use crate::short_hash::ShortKeyMap;
 
 /// Series remembered per table at most: about 64 bytes each (the encoded key, a time, the map's slot), so at
 /// most ~17 MB a table. Past it, the map is cleared and the floor raised to the table's newest time, which
@@ -30,7 +30,7 @@ pub(crate) struct SeriesBounds {
 /// A batch's series keys and times (class ticks; days for DATE), row by row.
 pub(crate) struct SeriesTimes {
     series: Rows,
-    times: Vec<i64>,
+    times: ScalarBuffer<i64>,
 }
 
 impl SeriesTimes {
@@ -56,7 +56,8 @@ impl SeriesTimes {
         )?;
         let series = converter.convert_columns(&columns)?;
         let times = compute::cast(batch.column(time_index), &DataType::Int64)?;
-        let times = times.as_primitive::<Int64Type>().values().to_vec();
+        // The cast of a timestamp only relabels its buffer; this clone shares it.
+        let times = times.as_primitive::<Int64Type>().values().clone();
         Ok(Some(SeriesTimes { series, times }))
     }
 }
@@ -79,13 +80,13 @@ impl SeriesBounds {
         batch
             .series
             .iter()
-            .zip(&batch.times)
+            .zip(batch.times.iter())
             .all(|(series, &t)| self.bound(series.as_ref()).is_none_or(|b| t > b))
     }
 
     /// Takes in a batch that was written. `table_newest` bounds every row of the table after the write.
     pub(crate) fn record(&mut self, batch: &SeriesTimes, table_newest: Option<i64>) {
-        for (series, &t) in batch.series.iter().zip(&batch.times) {
+        for (series, &t) in batch.series.iter().zip(batch.times.iter()) {
             let key = series.as_ref();
             match self.newest.get_mut(key) {
                 Some(b) => *b = (*b).max(t),
@@ -128,7 +129,7 @@ mod tests {
             series: converter
                 .convert_columns(&[batch.column(0).clone()])
                 .unwrap(),
-            times: ts.to_vec(),
+            times: ScalarBuffer::from(ts.to_vec()),
         }
     }
 

@@ -91,17 +91,6 @@ pub fn brin_index_name(spec: &TableSpec) -> Option<String> {
         .map(|t| truncate_ident(&format!("{}_{}_brin", spec.table, t.column)))
 }
 
-/// FNV-1a over the parts in order, for names derived from other names: stable across runs and builds
-/// (std's hasher is seeded per process).
-pub fn stable_hash<S: AsRef<str>>(parts: &[S]) -> u64 {
-    parts
-        .iter()
-        .flat_map(|p| p.as_ref().bytes())
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
-}
-
 /// PostgreSQL cuts identifiers at 63 bytes; cut on a char boundary ourselves so names stay predictable.
 fn truncate_ident(name: &str) -> String {
     ident_prefix(name, 63).to_string()

@@ -158,7 +158,7 @@ pub fn partition_name(spec: &TableSpec, start: i64) -> String {
     if table.len() <= 53 {
         return format!("{table}_p{day}");
     }
-    let hash = crate::ddl::stable_hash(&[table]);
+    let hash = quantdal_core::fnv::stable_hash(&[table]);
     format!(
         "{}_{:08x}_p{day}",
         crate::ddl::ident_prefix(table, 40),

@@ -388,7 +388,7 @@ pub fn staging_name(spec: &TableSpec, schema: &str) -> String {
         parts.push(c.name.clone());
         parts.push(c.data_type.to_string());
     }
-    format!("qd_stage_{:016x}", crate::ddl::stable_hash(&parts))
+    format!("qd_stage_{:016x}", quantdal_core::fnv::stable_hash(&parts))
 }
 
 /// `CREATE TEMP TABLE` for the staging table: the class's columns without constraints, emptied at commit.
